@@ -1,0 +1,27 @@
+# The two commands the README starts with: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STATE ?= .cache/state
+
+.PHONY: run test setup lint typecheck pytest
+
+# Sets up the virtual environment (with the conversion stack) and runs the panel with a live
+# processed preview; with no camera it uses the built-in demo source.
+run: setup
+	$(VENV)/bin/bodypix serve --state-dir $(STATE)
+
+setup:
+	bash scripts/setup-dev.sh
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck:
+	$(VENV)/bin/mypy
+
+pytest:
+	$(VENV)/bin/python -m pytest
+
+# The whole test suite: lint, types, tests (what .ci/run runs).
+test: setup lint typecheck pytest

@@ -1,0 +1,1 @@
+"""Web control panel (FastAPI): settings, background library, live preview, status, metrics."""

@@ -1,0 +1,1 @@
+"""Segmentation backends: one folder per backend, heavy imports done lazily."""

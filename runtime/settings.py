@@ -1,0 +1,91 @@
+"""The one settings model: everything a user can change, validated in one place.
+
+The runtime applies a new version between frames; the panel validates against this model and
+persists it; the config file, environment and command line are all read through it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from convert.catalog import DEFAULT_VARIANT, get_variant
+from convert.errors import UserError
+
+Effect = Literal["blur", "replace", "mask", "parts", "none"]
+BackendName = Literal["auto", "tensorrt", "onnxruntime"]
+InternalResolutionName = Literal["low", "medium", "high", "full"]
+RGBA = tuple[int, int, int, int]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class MaskSettings(_Strict):
+    """`toMask` / `drawMask` options."""
+
+    foreground_color: RGBA = (0, 0, 0, 0)
+    background_color: RGBA = (0, 0, 0, 255)
+    opacity: float = Field(0.7, ge=0.0, le=1.0)
+    mask_blur_amount: int = Field(0, ge=0, le=20)
+
+
+class PartsSettings(_Strict):
+    """Body-part colouring (`toColoredPartMask` / `drawMask`) and face blur (`blurBodyPart`)."""
+
+    opacity: float = Field(0.7, ge=0.0, le=1.0)
+    face_blur: bool = False
+    face_blur_amount: int = Field(3, ge=1, le=20)
+
+
+class Settings(_Strict):
+    """Everything a user can change. Defaults are BodyPix's own defaults where it has one."""
+
+    # What to do with the background.
+    effect: Effect = "blur"
+    background_blur_amount: int = Field(3, ge=1, le=20)
+    edge_blur_amount: int = Field(3, ge=0, le=20)
+    background: str | None = Field(
+        None, description="Background image or video for 'replace': a path or a library id."
+    )
+    mask: MaskSettings = Field(default_factory=MaskSettings)
+    parts: PartsSettings = Field(default_factory=PartsSettings)
+    flip_horizontal: bool = False
+
+    # Segmentation.
+    variant: str = DEFAULT_VARIANT
+    internal_resolution: InternalResolutionName | float = "medium"
+    segmentation_threshold: float = Field(0.7, ge=0.0, le=1.0)
+    backend: BackendName = "auto"
+    threads: int = Field(0, ge=0, le=64, description="CPU inference threads; 0 = all cores.")
+
+    # Video-only refinements (off for still images).
+    smoothing: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Temporal EMA of the mask: 0 off, 0.9 very smooth."
+    )
+    feather: int = Field(0, ge=0, le=50, description="Soft edge width in pixels; 0 = hard cut.")
+
+    # Live pipeline.
+    source: str = "demo://"
+    outputs: list[str] = Field(default_factory=lambda: ["mjpeg://"])
+    width: int = Field(1280, ge=16, le=7680)
+    height: int = Field(720, ge=16, le=4320)
+    fps: float = Field(30.0, gt=0, le=240)
+
+    @field_validator("variant")
+    @classmethod
+    def _known_variant(cls, value: str) -> str:
+        try:
+            get_variant(value)
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("internal_resolution")
+    @classmethod
+    def _resolution_range(cls, value: str | float) -> str | float:
+        if isinstance(value, float | int) and not 0.1 <= float(value) <= 2.0:
+            raise ValueError("internal_resolution must be low, medium, high, full or 0.1-2.0")
+        return value
