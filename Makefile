@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STATE ?= .cache/state
+# Offline machines (CI, this workplace): use the model mirror beside the checkout when present.
+export BODYPIX_MODEL_MIRROR ?= $(wildcard $(CURDIR)/../shared/models/bodypix)
 
 .PHONY: run test setup lint typecheck pytest
 
