@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from runtime import cli as runtime_cli
 
-API_COMMAND_MODULES: tuple[str, ...] = ()
+API_COMMAND_MODULES: tuple[str, ...] = ("api.commands.serve", "api.commands.set_password")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

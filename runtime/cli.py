@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from convert.errors import UserError
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "runtime.commands.prepare",
+    "runtime.commands.run",
+    "runtime.commands.segment",
+    "runtime.commands.render",
+    "runtime.commands.bench",
+)
 
 
 def build_parser(extra_modules: Sequence[str] = ()) -> argparse.ArgumentParser:

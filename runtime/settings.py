@@ -28,16 +28,16 @@ class MaskSettings(_Strict):
 
     foreground_color: RGBA = (0, 0, 0, 0)
     background_color: RGBA = (0, 0, 0, 255)
-    opacity: float = Field(0.7, ge=0.0, le=1.0)
-    mask_blur_amount: int = Field(0, ge=0, le=20)
+    opacity: float = Field(default=0.7, ge=0.0, le=1.0)
+    mask_blur_amount: int = Field(default=0, ge=0, le=20)
 
 
 class PartsSettings(_Strict):
     """Body-part colouring (`toColoredPartMask` / `drawMask`) and face blur (`blurBodyPart`)."""
 
-    opacity: float = Field(0.7, ge=0.0, le=1.0)
+    opacity: float = Field(default=0.7, ge=0.0, le=1.0)
     face_blur: bool = False
-    face_blur_amount: int = Field(3, ge=1, le=20)
+    face_blur_amount: int = Field(default=3, ge=1, le=20)
 
 
 class Settings(_Strict):
@@ -45,10 +45,10 @@ class Settings(_Strict):
 
     # What to do with the background.
     effect: Effect = "blur"
-    background_blur_amount: int = Field(3, ge=1, le=20)
-    edge_blur_amount: int = Field(3, ge=0, le=20)
+    background_blur_amount: int = Field(default=3, ge=1, le=20)
+    edge_blur_amount: int = Field(default=3, ge=0, le=20)
     background: str | None = Field(
-        None, description="Background image or video for 'replace': a path or a library id."
+        default=None, description="Background image or video for 'replace': a path or a library id."
     )
     mask: MaskSettings = Field(default_factory=MaskSettings)
     parts: PartsSettings = Field(default_factory=PartsSettings)
@@ -57,22 +57,26 @@ class Settings(_Strict):
     # Segmentation.
     variant: str = DEFAULT_VARIANT
     internal_resolution: InternalResolutionName | float = "medium"
-    segmentation_threshold: float = Field(0.7, ge=0.0, le=1.0)
+    segmentation_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
     backend: BackendName = "auto"
-    threads: int = Field(0, ge=0, le=64, description="CPU inference threads; 0 = all cores.")
+    threads: int = Field(
+        default=0, ge=0, le=64, description="CPU inference threads; 0 = all cores."
+    )
 
     # Video-only refinements (off for still images).
     smoothing: float = Field(
-        0.0, ge=0.0, lt=1.0, description="Temporal EMA of the mask: 0 off, 0.9 very smooth."
+        default=0.0, ge=0.0, lt=1.0, description="Temporal EMA of the mask: 0 off, 0.9 very smooth."
     )
-    feather: int = Field(0, ge=0, le=50, description="Soft edge width in pixels; 0 = hard cut.")
+    feather: int = Field(
+        default=0, ge=0, le=50, description="Soft edge width in pixels; 0 = hard cut."
+    )
 
     # Live pipeline.
     source: str = "demo://"
     outputs: list[str] = Field(default_factory=lambda: ["mjpeg://"])
-    width: int = Field(1280, ge=16, le=7680)
-    height: int = Field(720, ge=16, le=4320)
-    fps: float = Field(30.0, gt=0, le=240)
+    width: int = Field(default=1280, ge=16, le=7680)
+    height: int = Field(default=720, ge=16, le=4320)
+    fps: float = Field(default=30.0, gt=0, le=240)
 
     @field_validator("variant")
     @classmethod

@@ -1,0 +1,1 @@
+"""`bodypix` subcommands added by the panel: `serve` and `set-password`."""

@@ -1,0 +1,116 @@
+"""The state directory: saved settings, the password hash and the background library.
+
+Settings are saved as the difference from the base settings (config file, environment,
+defaults), so a later edit of the config file still takes effect for every field the panel
+never changed. Every write goes to a temporary file beside the target, then os.replace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from convert.errors import UserError
+from runtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SYSTEM_STATE_DIR = Path("/var/lib/bodypix-appliance")
+SETTINGS_FILE = "settings.json"
+PASSWORD_FILE = "password.argon2"
+BACKGROUNDS_DIR = "backgrounds"
+
+
+def default_state_dir() -> Path:
+    """/var/lib/bodypix-appliance when writable (the installed service), else a per-user dir."""
+    if SYSTEM_STATE_DIR.is_dir() and os.access(SYSTEM_STATE_DIR, os.W_OK | os.X_OK):
+        return SYSTEM_STATE_DIR
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "bodypix-appliance"
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write `data` to `path` so that readers see the old or the new file, never half of one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class StateDir:
+    """Paths inside the state directory, created on first use."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).expanduser()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.backgrounds.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise UserError(
+                f"State directory {self.root} cannot be created ({exc.strerror}); "
+                "pass a writable one with --state-dir."
+            ) from None
+        if not os.access(self.root, os.W_OK):
+            raise UserError(
+                f"State directory {self.root} is not writable; pass a writable one with --state-dir."
+            )
+
+    @property
+    def settings_file(self) -> Path:
+        return self.root / SETTINGS_FILE
+
+    @property
+    def password_file(self) -> Path:
+        return self.root / PASSWORD_FILE
+
+    @property
+    def backgrounds(self) -> Path:
+        return self.root / BACKGROUNDS_DIR
+
+    def load_settings(self, base: Settings) -> Settings:
+        """`base` with the saved panel changes on top; a corrupt file is moved aside."""
+        path = self.settings_file
+        if not path.exists():
+            return base
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(saved, dict):
+                raise ValueError("not a JSON object")
+            merged = base.model_dump() | saved
+            return Settings.model_validate(merged)
+        except (OSError, UnicodeDecodeError, ValueError, ValidationError) as exc:
+            aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            try:
+                os.replace(path, aside)
+            except OSError:
+                aside = path
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning(
+                "saved settings %s are unreadable (%s); moved to %s, using the defaults",
+                path,
+                reason,
+                aside.name,
+            )
+            return base
+
+    def save_settings(self, settings: Settings, base: Settings) -> None:
+        """Persist the fields of `settings` that differ from `base`."""
+        current: dict[str, Any] = settings.model_dump(mode="json")
+        defaults: dict[str, Any] = base.model_dump(mode="json")
+        changed = {k: v for k, v in current.items() if defaults.get(k) != v}
+        text = json.dumps(changed, indent=2, sort_keys=True) + "\n"
+        write_atomic(self.settings_file, text.encode("utf-8"))

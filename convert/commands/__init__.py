@@ -1,0 +1,1 @@
+"""`convert` subcommands: one module each, with `register(subparsers)`; heavy imports inside handlers."""

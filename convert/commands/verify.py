@@ -1,0 +1,72 @@
+"""`convert verify VARIANT --onnx FILE`: compare an ONNX export with TensorFlow on real photos."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from convert.commands.common import add_mirror, add_models_dir, add_variant
+from convert.verify import DEFAULT_MAX_DIFFERING, DEFAULT_MAX_LOGIT_DIFF
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "verify",
+        help="run the TF.js graph in TensorFlow and the ONNX file in ONNX Runtime on photos "
+        "and compare their logits",
+    )
+    add_variant(parser)
+    parser.add_argument(
+        "--onnx", type=Path, default=None, help="ONNX file (default: the default export's path)"
+    )
+    parser.add_argument(
+        "--image",
+        type=Path,
+        action="append",
+        default=None,
+        help="photo to test (repeatable; default scikit-image's astronaut and camera)",
+    )
+    parser.add_argument(
+        "--max-logit-diff",
+        type=float,
+        default=DEFAULT_MAX_LOGIT_DIFF,
+        help=f"tolerance on max |logit difference| (default {DEFAULT_MAX_LOGIT_DIFF:g})",
+    )
+    parser.add_argument(
+        "--max-differing",
+        type=float,
+        default=DEFAULT_MAX_DIFFERING,
+        help="tolerance on the share of pixels whose sigmoid > 0.7 decision differs "
+        f"(default {DEFAULT_MAX_DIFFERING:g})",
+    )
+    add_mirror(parser)
+    add_models_dir(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from convert.catalog import get_variant
+    from convert.fetch import fetch_variant
+    from convert.input_size import default_input_size
+    from convert.onnx_export import default_onnx_path
+    from convert.verify import format_results, load_image, verify_onnx
+
+    v = get_variant(args.variant)
+    onnx_path = args.onnx
+    if onnx_path is None:
+        onnx_path = default_onnx_path(v.name, *default_input_size(v.stride), False, args.models_dir)
+    images = [(p.name, load_image(p)) for p in args.image] if args.image else None
+    fetch_variant(v.name, mirror=args.mirror, models_dir=args.models_dir, progress=False)
+    results = verify_onnx(v.name, onnx_path, images, models_dir=args.models_dir)
+    print(f"{v.name}: {onnx_path}")
+    print(format_results(results))
+    failed = [r.label for r in results if not r.passes(args.max_logit_diff, args.max_differing)]
+    if failed:
+        print(
+            f"FAILED: {', '.join(failed)} above tolerance (max logit diff "
+            f"{args.max_logit_diff:g}, differing pixels {args.max_differing:.2%})"
+        )
+        return 1
+    print("OK: within tolerance")
+    return 0

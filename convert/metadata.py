@@ -1,0 +1,54 @@
+"""The metadata every exported ONNX file carries (onnx `metadata_props`, all string values).
+
+The runtime and the TensorRT builder read it to detect stale or foreign files; only `onnx` is
+imported, so reading it never loads TensorFlow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from convert.errors import UserError
+
+FORMAT_VERSION = "1"
+PREFIX = "bodypix."
+VARIANT = "bodypix.variant"
+ARCHITECTURE = "bodypix.architecture"
+STRIDE = "bodypix.stride"
+MULTIPLIER = "bodypix.multiplier"
+QUANT_BYTES = "bodypix.quant_bytes"
+INPUT_HEIGHT = "bodypix.input_height"
+INPUT_WIDTH = "bodypix.input_width"
+INPUT_FORMAT = "bodypix.input_format"
+PREPROCESSING = "bodypix.preprocessing"
+OUTPUTS = "bodypix.outputs"
+SOURCE_SHA256 = "bodypix.source_sha256"
+TOOLS = "bodypix.tools"
+FORMAT = "bodypix.format_version"
+
+DYNAMIC = "dynamic"
+INPUT_FORMAT_VALUE = "NHWC float32 RGB 0-255"
+INPUT_NAME = "image"
+SEGMENTS = "segments"
+PART_HEATMAPS = "part_heatmaps"
+OUTPUTS_VALUE = f"{SEGMENTS},{PART_HEATMAPS}"
+
+
+def read_onnx_metadata(path: str | Path) -> dict[str, str]:
+    """All metadata_props of an ONNX file (weights are not loaded)."""
+    import onnx
+
+    path = Path(path)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (OSError, ValueError) as exc:
+        raise UserError(
+            f"Cannot read ONNX file {path} ({exc}): export it again with "
+            "`python -m convert export-onnx`."
+        ) from None
+    except Exception as exc:  # protobuf DecodeError has no public base class to name here
+        raise UserError(
+            f"{path} is not a valid ONNX file ({type(exc).__name__}): export it again with "
+            "`python -m convert export-onnx`."
+        ) from None
+    return {p.key: p.value for p in model.metadata_props}

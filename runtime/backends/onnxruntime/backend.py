@@ -1,0 +1,112 @@
+"""`SegmentationBackend` on ONNX Runtime, loading the ONNX that `convert export-onnx` writes."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convert.catalog import get_variant
+from convert.errors import UserError
+from runtime.backends.base import F32, Logits
+
+log = logging.getLogger(__name__)
+
+# Metadata keys written by convert (convert.metadata); read through it when present.
+_VARIANT, _STRIDE = "bodypix.variant", "bodypix.stride"
+_IN_H, _IN_W = "bodypix.input_height", "bodypix.input_width"
+_DYNAMIC = "dynamic"
+
+
+def _read_metadata(path: Path) -> dict[str, str]:
+    try:
+        from convert.metadata import read_onnx_metadata
+    except ImportError:
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+        return {p.key: p.value for p in model.metadata_props}
+    return read_onnx_metadata(path)
+
+
+def check_metadata(
+    meta: dict[str, str], path: Path, variant: str, input_size: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    """Refuse an ONNX made from another variant or for another size; return its fixed size."""
+    fix = f"export it again with `python -m convert export-onnx {variant} --dynamic`"
+    if meta.get(_VARIANT) != variant:
+        raise UserError(
+            f"ONNX file {path} was made from {meta.get(_VARIANT) or 'an unknown model'}, "
+            f"not {variant}: {fix}."
+        )
+    if meta.get(_STRIDE) != str(get_variant(variant).stride):
+        raise UserError(f"ONNX file {path} has output stride {meta.get(_STRIDE)}: {fix}.")
+    h, w = meta.get(_IN_H, _DYNAMIC), meta.get(_IN_W, _DYNAMIC)
+    if h == _DYNAMIC and w == _DYNAMIC:
+        return None
+    fixed = (int(h), int(w))
+    if input_size is not None and fixed != tuple(input_size):
+        raise UserError(
+            f"ONNX file {path} is for input {fixed[0]}x{fixed[1]}, not "
+            f"{input_size[0]}x{input_size[1]}: {fix}."
+        )
+    return fixed
+
+
+class OnnxRuntimeBackend:
+    """Runs the BodyPix ONNX on the CPU provider; one dynamic-size file serves every frame size."""
+
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        path: str | Path,
+        variant: str,
+        threads: int = 0,
+        input_size: tuple[int, int] | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise UserError(
+                f"ONNX file {self.path} does not exist: run "
+                f"`python -m convert export-onnx {variant} --dynamic`."
+            )
+        self.variant = variant
+        self._input_size = check_metadata(_read_metadata(self.path), self.path, variant, input_size)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session: Any = ort.InferenceSession(
+            str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._input_name = self._session.get_inputs()[0].name
+        names = [o.name for o in self._session.get_outputs()]
+        if "segments" not in names:
+            raise UserError(
+                f"ONNX file {self.path} has no 'segments' output (it has {names}): "
+                f"export it again with `python -m convert export-onnx {variant} --dynamic`."
+            )
+        self._has_parts = "part_heatmaps" in names
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        return self._input_size
+
+    def run(self, image: F32, parts: bool = False) -> Logits:
+        """`image` is [H, W, 3] float32 RGB 0..255; returns logits at stride resolution."""
+        outputs = ["segments", "part_heatmaps"] if parts and self._has_parts else ["segments"]
+        batch = np.ascontiguousarray(image, dtype=np.float32)[None]
+        result = self._session.run(outputs, {self._input_name: batch})
+        segments = result[0][0, :, :, 0]
+        heatmaps = result[1][0] if len(result) > 1 else None
+        return Logits(segments=segments, part_heatmaps=heatmaps)
+
+    def close(self) -> None:
+        self._session = None

@@ -1,0 +1,74 @@
+"""Which engine the TensorRT backend runs: the best matching one for this GPU and TensorRT.
+
+`auto` uses TensorRT only when such an engine already exists (building one takes minutes, which
+`bodypix prepare-model` does at install time); an explicit `tensorrt` builds a missing engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from convert.catalog import get_variant
+from convert.errors import UserError
+
+if TYPE_CHECKING:
+    import pycuda.driver as cuda
+
+    from runtime.backends.tensorrt.backend import TensorRTBackend
+
+log = logging.getLogger(__name__)
+
+
+def usable_engine(
+    variant: str, input_size: tuple[int, int] | None, models_dir: Path | None = None
+) -> Path | None:
+    """The engine for (variant, input size) on this GPU and TensorRT, or None: no TensorRT, no
+    GPU, no size given, or no matching engine. Never raises for those, so `auto` can fall back."""
+    from convert.engine.gpu import current_gpu
+    from convert.engine.naming import default_engine_dir
+    from convert.engine.sidecar import find_matching_engine
+    from convert.engine.tensorrt_support import tensorrt_version
+
+    version = tensorrt_version()
+    if version is None or input_size is None:
+        return None
+    try:
+        gpu = current_gpu()
+    except UserError as exc:
+        log.info("TensorRT is installed but no GPU is usable (%s)", exc)
+        return None
+    folder = default_engine_dir(get_variant(variant).name, models_dir, None)
+    return find_matching_engine(folder, variant, input_size, gpu, version)
+
+
+def open_tensorrt_backend(
+    variant: str,
+    input_size: tuple[int, int] | None = None,
+    models_dir: Path | None = None,
+    stream: cuda.Stream | None = None,
+    build_missing: bool = True,
+) -> TensorRTBackend:
+    """The TensorRT backend for (variant, input size), building the engine first if missing."""
+    from convert.engine.tensorrt_support import require_tensorrt
+    from convert.input_size import default_input_size
+    from runtime.backends.tensorrt.backend import TensorRTBackend
+
+    require_tensorrt("The TensorRT backend")
+    size = input_size or default_input_size(get_variant(variant).stride)
+    engine = usable_engine(variant, size, models_dir)
+    if engine is None:
+        command = f"python -m convert build-engine {variant} --height {size[0]} --width {size[1]}"
+        if not build_missing:
+            raise UserError(
+                f"No TensorRT engine for {variant} at {size[0]}x{size[1]} on this GPU: build it "
+                f"with `{command}`."
+            )
+        # The only call into the conversion stage: producing the missing file.
+        from convert.engine.ensure import ensure_engine, resolve_target
+
+        log.warning("building the TensorRT engine for %s (minutes): %s", variant, command)
+        target = resolve_target(variant, None, size[0], size[1], None, models_dir)
+        engine = ensure_engine(target, progress=False).path
+    return TensorRTBackend(engine, variant, stream)

@@ -1,0 +1,113 @@
+// Composite: one pass from the camera frame (+ mask, + background) to the output frame, in BGR
+// or directly in YUYV (what v4l2loopback consumers expect), optionally mirrored.
+//
+// Per output pixel (source pixel sx = flip ? w - 1 - x : x):
+//   base = blend ? a * frame + (1 - a) * background : frame      (effects/common.py `blend`)
+//          a = alpha[sx]: the person alpha with its edge blurred (blur, replace), or the
+//          "keep" alpha of everything but the face (face blur);
+//          background = the reduced-resolution blurred frame enlarged through 2-tap tables
+//          (blur, face blur), or a frame-sized BGR image resident on the GPU (replace);
+//   mirroring (flip) applies to the finished picture, as cv2.flip after the effect;
+//   overlay MASK:  m = overlay_alpha[sx]; toMask's RGBA image is linear in m, so its
+//          premultiplied colour P and coverage A are too, and drawMask with opacity gives
+//          out = base * (1 - opacity * A) + opacity * P  (also when the mask was blurred);
+//   overlay PARTS: out = base * (1 - opacity) + opacity * palette[id] where id = ids[sx] >= 0.
+#include "common.cuh"
+
+#define COMPOSITE_PARAMS_BYTES 176
+
+enum BackgroundKind : int { BACKGROUND_BLURRED = 0, BACKGROUND_IMAGE = 1 };
+enum OverlayKind : int { OVERLAY_NONE = 0, OVERLAY_MASK = 1, OVERLAY_PARTS = 2 };
+
+struct CompositeParams {
+    const unsigned char* frame;  // uint8 BGR or YUYV
+    int frame_pitch;
+    int frame_format;
+    int width;
+    int height;
+    int flip;
+
+    int blend;           // 0: base = frame
+    const float* alpha;  // [h, w] weight of the frame against the background
+    int background_kind;
+    const float* blurred;  // [small_h, small_w, 3] float BGR
+    int blurred_w;
+    const ResampleTap* up_rows;  // frame rows -> blurred rows
+    const ResampleTap* up_cols;  // frame columns -> blurred columns
+    const unsigned char* image;  // [h, image_pitch] uint8 BGR
+    int image_pitch;
+
+    int overlay;
+    const float* overlay_alpha;      // [h, w], OVERLAY_MASK
+    float mask_foreground[4];        // B, G, R, A (A 0..1), colour where the person is
+    float mask_background[4];        // B, G, R, A, colour elsewhere
+    const signed char* ids;          // [h, w], OVERLAY_PARTS
+    const float* palette;            // [num_parts, 3] BGR
+    int num_parts;
+    float opacity;
+
+    unsigned char* out;
+    int out_pitch;
+    int out_format;
+};
+// Passed by value; runtime/cuda/kernels.py packs it with a NumPy dtype of the same layout.
+static_assert(sizeof(CompositeParams) == COMPOSITE_PARAMS_BYTES, "CompositeParams layout");
+
+__device__ __forceinline__ void shade(const CompositeParams& p, int x, int y, float* px) {
+    const int sx = p.flip ? p.width - 1 - x : x;
+    const size_t i = (size_t)y * p.width + sx;
+    load_bgr(p.frame, p.frame_pitch, p.frame_format, sx, y, px);
+
+    if (p.blend) {
+        const float a = p.alpha[i];
+        float bg[3];
+        if (p.background_kind == BACKGROUND_IMAGE) {
+            const unsigned char* src = p.image + (size_t)y * p.image_pitch + sx * 3;
+            bg[0] = src[0];
+            bg[1] = src[1];
+            bg[2] = src[2];
+        } else {
+            const ResampleTap ty = p.up_rows[y];
+            const ResampleTap tx = p.up_cols[sx];
+            for (int c = 0; c < 3; ++c) bg[c] = bilinear(p.blurred, p.blurred_w, 3, c, ty, tx);
+        }
+        // The CPU blend (cv2.blendLinear) yields uint8 before any overlay: round here too.
+        for (int c = 0; c < 3; ++c) px[c] = (float)to_u8(a * px[c] + (1.0f - a) * bg[c]);
+    }
+
+    if (p.overlay == OVERLAY_MASK) {
+        const float m = p.overlay_alpha[i];
+        const float* f = p.mask_foreground;
+        const float* b = p.mask_background;
+        const float cover = m * f[3] + (1.0f - m) * b[3];
+        for (int c = 0; c < 3; ++c) {
+            const float premultiplied = m * f[3] * f[c] + (1.0f - m) * b[3] * b[c];
+            px[c] = px[c] * (1.0f - p.opacity * cover) + p.opacity * premultiplied;
+        }
+    } else if (p.overlay == OVERLAY_PARTS) {
+        const int id = p.ids[i];
+        if (id >= 0 && id < p.num_parts) {
+            const float* colour = p.palette + id * 3;
+            for (int c = 0; c < 3; ++c)
+                px[c] = px[c] * (1.0f - p.opacity) + p.opacity * colour[c];
+        }
+    }
+}
+
+// One thread per horizontal pixel pair (x even): a YUYV macro-pixel needs both.
+extern "C" __global__ void composite(const CompositeParams p) {
+    const int x = (blockIdx.x * blockDim.x + threadIdx.x) * 2;
+    const int y = blockIdx.y * blockDim.y + threadIdx.y;
+    if (x >= p.width || y >= p.height) return;
+    const bool has_second = x + 1 < p.width;
+    float a[3], b[3];
+    shade(p, x, y, a);
+    if (has_second) {
+        shade(p, x + 1, y, b);
+    } else {
+        b[0] = a[0];
+        b[1] = a[1];
+        b[2] = a[2];
+    }
+    store_pair(p.out, p.out_pitch, p.out_format, x, y, a, b, has_second);
+}

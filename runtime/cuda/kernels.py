@@ -1,0 +1,186 @@
+"""Typed launchers for the kernels in the .cu files beside this module.
+
+Each method enqueues one kernel on the device's stream; pointers are plain ints (device
+addresses, or mapped aliases of pinned host memory) so the same call serves a TensorRT input
+binding, a zero-copy camera frame and a scratch buffer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+
+from runtime.cuda.build import load_module
+from runtime.cuda.memory import CudaDevice
+
+if TYPE_CHECKING:
+    from pycuda.driver import Function
+
+BLOCK_2D = (32, 8, 1)
+FORMATS = {"BGR": 0, "YUYV": 1}
+BACKGROUND_BLURRED, BACKGROUND_IMAGE = 0, 1
+OVERLAY_NONE, OVERLAY_MASK, OVERLAY_PARTS = 0, 1, 2
+
+_P, _I, _F = "<u8", "<i4", "<f4"
+# Layout of `struct CompositeParams` in composite.cu (natural C alignment: align=True).
+COMPOSITE_PARAMS_DTYPE = np.dtype(
+    [
+        ("frame", _P),
+        ("frame_pitch", _I),
+        ("frame_format", _I),
+        ("width", _I),
+        ("height", _I),
+        ("flip", _I),
+        ("blend", _I),
+        ("alpha", _P),
+        ("background_kind", _I),
+        ("blurred", _P),
+        ("blurred_w", _I),
+        ("up_rows", _P),
+        ("up_cols", _P),
+        ("image", _P),
+        ("image_pitch", _I),
+        ("overlay", _I),
+        ("overlay_alpha", _P),
+        ("mask_foreground", _F, (4,)),
+        ("mask_background", _F, (4,)),
+        ("ids", _P),
+        ("palette", _P),
+        ("num_parts", _I),
+        ("opacity", _F),
+        ("out", _P),
+        ("out_pitch", _I),
+        ("out_format", _I),
+    ],
+    align=True,
+)
+
+
+def _grid(width: int, height: int, block: tuple[int, int, int] = BLOCK_2D) -> tuple[int, int]:
+    return (width + block[0] - 1) // block[0], (height + block[1] - 1) // block[1]
+
+
+def _p(ptr: int) -> np.uintp:
+    return np.uintp(ptr)
+
+
+class Kernels:
+    """The compiled kernel functions of one device, loaded once."""
+
+    def __init__(self, dev: CudaDevice) -> None:
+        self.dev = dev
+        cc = dev.compute_capability
+        modules = {
+            name: load_module(f"{name}.cu", cc)
+            for name in ("preprocess", "mask", "blur", "composite")
+        }
+        self._preprocess = modules["preprocess"].get_function("preprocess")
+        self._upsample_sigmoid = modules["mask"].get_function("upsample_sigmoid")
+        self._mask_threshold = modules["mask"].get_function("mask_threshold")
+        self._smooth_mask = modules["mask"].get_function("smooth_mask")
+        self._part_ids = modules["mask"].get_function("part_ids")
+        self._filter_axis = modules["blur"].get_function("filter_axis")
+        self._filter_frame_rows = modules["blur"].get_function("filter_frame_rows")
+        self._part_keep = modules["mask"].get_function("part_keep")
+        self._composite = modules["composite"].get_function("composite")
+
+    def _launch(self, func: Function, width: int, height: int, *args: Any) -> None:
+        func(*args, block=BLOCK_2D, grid=_grid(width, height), stream=self.dev.stream)
+
+    def _launch_1d(self, func: Function, n: int, *args: Any) -> None:
+        func(*args, block=(256, 1, 1), grid=((n + 255) // 256, 1), stream=self.dev.stream)
+
+    def preprocess(
+        self,
+        frame: int,
+        frame_pitch: int,
+        frame_format: str,
+        rows: int,
+        cols: int,
+        out_h: int,
+        out_w: int,
+        out: int,
+        out_fp16: bool,
+        scale: float = 1.0,
+        offset: float = 0.0,
+    ) -> None:
+        self._launch(
+            self._preprocess, out_w, out_h,
+            _p(frame), np.int32(frame_pitch), np.int32(FORMATS[frame_format]),
+            _p(rows), _p(cols), np.int32(out_h), np.int32(out_w),
+            _p(out), np.int32(out_fp16), np.float32(scale), np.float32(offset),
+        )  # fmt: skip
+
+    def upsample_sigmoid(
+        self, logits: int, logits_fp16: bool, in_w: int, channels: int,
+        rows: int, cols: int, out_h: int, out_w: int, out: int,
+    ) -> None:  # fmt: skip
+        self._launch(
+            self._upsample_sigmoid, out_w, out_h,
+            _p(logits), np.int32(logits_fp16), np.int32(in_w), np.int32(channels),
+            _p(rows), _p(cols), np.int32(out_h), np.int32(out_w), _p(out),
+        )  # fmt: skip
+
+    def mask_threshold(
+        self, prob: int, prob_w: int, rows: int, cols: int, frame_h: int, frame_w: int,
+        threshold: float, mask: int,
+    ) -> None:  # fmt: skip
+        self._launch(
+            self._mask_threshold, frame_w, frame_h,
+            _p(prob), np.int32(prob_w), _p(rows), _p(cols), np.int32(frame_h), np.int32(frame_w),
+            np.float32(threshold), _p(mask),
+        )  # fmt: skip
+
+    def smooth_mask(
+        self, mask: int, n: int, smoothing: float, has_previous: bool, state: int
+    ) -> None:
+        self._launch_1d(
+            self._smooth_mask, n,
+            _p(mask), np.int32(n), np.float32(smoothing), np.int32(has_previous), _p(state),
+        )  # fmt: skip
+
+    def part_keep(self, ids: int, n: int, parts: tuple[int, ...], keep: int) -> None:
+        bits = sum(1 << p for p in parts)
+        self._launch_1d(self._part_keep, n, _p(ids), np.int32(n), np.uint32(bits), _p(keep))
+
+    def part_ids(
+        self, prob: int, part_prob: int, prob_w: int, num_parts: int, rows: int, cols: int,
+        frame_h: int, frame_w: int, threshold: float, ids: int,
+    ) -> None:  # fmt: skip
+        self._launch(
+            self._part_ids, frame_w, frame_h,
+            _p(prob), _p(part_prob), np.int32(prob_w), np.int32(num_parts), _p(rows), _p(cols),
+            np.int32(frame_h), np.int32(frame_w), np.float32(threshold), _p(ids),
+        )  # fmt: skip
+
+    def filter_axis(
+        self, src: int, in_h: int, in_w: int, channels: int, start: int, weights: int,
+        taps: int, out_len: int, axis: int, out: int,
+    ) -> None:  # fmt: skip
+        out_w, out_h = (out_len, in_h) if axis == 1 else (in_w, out_len)
+        self._launch(
+            self._filter_axis, out_w, out_h,
+            _p(src), np.int32(in_h), np.int32(in_w), np.int32(channels), _p(start),
+            _p(weights), np.int32(taps), np.int32(out_len), np.int32(axis), _p(out),
+        )  # fmt: skip
+
+    def filter_frame_rows(
+        self, frame: int, frame_pitch: int, frame_format: str, frame_h: int, start: int,
+        weights: int, taps: int, out_len: int, out: int,
+    ) -> None:  # fmt: skip
+        self._launch(
+            self._filter_frame_rows, out_len, frame_h,
+            _p(frame), np.int32(frame_pitch), np.int32(FORMATS[frame_format]), np.int32(frame_h),
+            _p(start), _p(weights), np.int32(taps), np.int32(out_len), _p(out),
+        )  # fmt: skip
+
+    def composite(self, params: np.void) -> None:
+        """`params` is one COMPOSITE_PARAMS_DTYPE record; one thread per pixel pair."""
+        width, height = int(params["width"]), int(params["height"])
+        self._launch(self._composite, (width + 1) // 2, height, params)
+
+
+def composite_params() -> np.void:
+    """A zeroed CompositeParams record (every pointer null, every option off)."""
+    return cast(np.void, np.zeros((), COMPOSITE_PARAMS_DTYPE)[()])

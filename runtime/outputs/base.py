@@ -1,0 +1,32 @@
+"""What every output (virtual camera, preview buffer, video file) implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import numpy.typing as npt
+
+BGRFrame = npt.NDArray[np.uint8]
+
+
+class FrameOutput(ABC):
+    """A sink for composited BGR frames, written from the pipeline's output thread."""
+
+    uri: str = ""
+    # A virtual camera must keep receiving frames at its rate even when processing stalls;
+    # a file or the preview only wants frames that are new.
+    repeat_when_idle: bool = False
+
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """One line for the status: what is written where, in which format."""
+
+    @abstractmethod
+    def write(self, frame: BGRFrame) -> None:
+        """Write one BGR uint8 frame; may raise OSError / UserError on a device problem."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the device or finish the file; safe to call twice."""

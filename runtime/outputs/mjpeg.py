@@ -1,0 +1,100 @@
+"""`mjpeg://`: the newest frame kept in memory as a JPEG for the web panel's live preview.
+
+The output thread only stores a reference to the frame (free); the JPEG is encoded on the
+first read of each new frame, once, and shared by every reader. So nothing is encoded while
+nobody watches, and a preview never slows the pipeline down.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+
+from runtime.outputs.base import BGRFrame, FrameOutput
+
+DEFAULT_QUALITY = 80
+
+
+class MjpegOutput(FrameOutput):
+    """Latest-frame JPEG buffer. Thread-safe: one writer, any number of readers."""
+
+    def __init__(self, uri: str = "mjpeg://", quality: int = DEFAULT_QUALITY, max_width: int = 0):
+        self.uri = uri
+        self.quality = int(min(max(quality, 10), 100))
+        self.max_width = int(max_width)  # 0 = full size; else downscale the preview
+        self._cond = threading.Condition()
+        self._seq = 0
+        self._frame: BGRFrame | None = None
+        self._jpeg: bytes | None = None
+        self._jpeg_seq = 0
+        self._encodes = 0
+        self._last_read = 0.0
+
+    @property
+    def description(self) -> str:
+        size = f", max width {self.max_width}" if self.max_width else ""
+        return f"MJPEG preview buffer (quality {self.quality}{size})"
+
+    @property
+    def encodes(self) -> int:
+        """How many JPEGs were encoded so far (at most one per frame written)."""
+        return self._encodes
+
+    @property
+    def seconds_since_read(self) -> float:
+        return time.monotonic() - self._last_read if self._last_read else float("inf")
+
+    def configure(self, quality: int, max_width: int) -> None:
+        with self._cond:
+            self.quality = int(min(max(quality, 10), 100))
+            self.max_width = int(max(max_width, 0))
+            self._jpeg = None  # re-encode the current frame with the new options
+
+    def write(self, frame: BGRFrame) -> None:
+        with self._cond:
+            self._frame = frame  # the pipeline never mutates a frame after handing it over
+            self._seq += 1
+            self._jpeg = None
+            self._cond.notify_all()
+
+    def latest(self) -> tuple[int, bytes] | None:
+        """(sequence number, JPEG bytes) of the newest frame, or None before the first frame."""
+        with self._cond:
+            self._last_read = time.monotonic()
+            return self._encoded_locked()
+
+    def wait_next(self, after_seq: int, timeout: float) -> tuple[int, bytes] | None:
+        """Block until a frame newer than `after_seq` exists (or `timeout` s); None on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._last_read = time.monotonic()
+            while self._seq <= after_seq:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            return self._encoded_locked()
+
+    def _encoded_locked(self) -> tuple[int, bytes] | None:
+        if self._frame is None:
+            return None
+        if self._jpeg is None or self._jpeg_seq != self._seq:
+            frame = self._frame
+            if self.max_width and frame.shape[1] > self.max_width:
+                height = max(1, round(frame.shape[0] * self.max_width / frame.shape[1]))
+                small = cv2.resize(frame, (self.max_width, height), interpolation=cv2.INTER_AREA)
+                frame = np.asarray(small, dtype=np.uint8)
+            ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+            if not ok:  # cannot happen for a valid uint8 BGR frame; keep the previous JPEG
+                return (self._jpeg_seq, self._jpeg) if self._jpeg is not None else None
+            self._jpeg = np.asarray(buf).tobytes()
+            self._jpeg_seq = self._seq
+            self._encodes += 1
+        return self._jpeg_seq, self._jpeg
+
+    def close(self) -> None:
+        with self._cond:
+            self._cond.notify_all()

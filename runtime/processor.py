@@ -1,0 +1,190 @@
+"""One frame through the CPU path: pre-process -> segment -> mask -> composite.
+
+`FrameProcessor` is what the live pipeline, `bodypix segment/render/bench` and the panel's
+preview call. Frames are BGR uint8 (OpenCV convention); the model gets RGB.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from convert.catalog import get_variant
+from convert.errors import UserError
+from runtime.backends.base import SegmentationBackend
+from runtime.effects import Compositor
+from runtime.geometry import FrameGeometry, frame_geometry
+from runtime.mask import MaskRefiner, feather, part_ids, person_scores, threshold
+from runtime.resample import preprocess
+from runtime.settings import Settings
+
+U8 = npt.NDArray[np.uint8]
+F32 = npt.NDArray[np.float32]
+I8 = npt.NDArray[np.int8]
+
+# Settings whose change needs a new backend (a new model file or session).
+_BACKEND_FIELDS = ("variant", "backend", "threads")
+
+
+@dataclass
+class SegmentationResult:
+    """The segmentation of one frame, at frame size.
+
+    mask: float32 [h, w] in 0..1: BodyPix's thresholded person mask, then (video only)
+    feathered edges and temporal smoothing. part_ids: int8 [h, w], 0-23 where a person is,
+    -1 elsewhere, or None when parts were not asked for. scores: the person probability
+    before the threshold (what BodyPix's `segmentPersonActivation` thresholds).
+    """
+
+    mask: F32
+    part_ids: I8 | None
+    scores: F32
+    geometry: FrameGeometry
+
+
+@dataclass
+class ProcessedFrame:
+    """A composited frame, its segmentation and per-stage milliseconds
+    (keys: preprocess, inference, mask, composite)."""
+
+    image: U8
+    result: SegmentationResult
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def check_frame(frame: np.ndarray) -> U8:
+    """A frame must be BGR uint8 [h, w, 3] with pixels (images.to_bgr8 converts other kinds)."""
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3:
+        raise UserError(
+            f"Frame of type {getattr(frame, 'dtype', type(frame))} and shape "
+            f"{getattr(frame, 'shape', '?')} is not BGR uint8: convert it with runtime.images.to_bgr8."
+        )
+    if frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise UserError(f"Frame of shape {frame.shape} is not [h, w, 3] with pixels.")
+    return frame
+
+
+class FrameProcessor:
+    """BodyPix segmentation and compositing of BGR frames, driven by one `Settings`.
+
+    `backend` may be given (the processor then never replaces or closes it); otherwise one is
+    created on the first frame with `runtime.backends.create_backend` and recreated only when
+    the variant, backend choice or thread count change, or when a fixed-size backend meets a
+    frame size it was not built for.
+    """
+
+    def __init__(self, settings: Settings, backend: SegmentationBackend | None = None) -> None:
+        self.settings = settings
+        self._backend = backend
+        self._owns_backend = backend is None
+        self._stride = get_variant(settings.variant).stride
+        self._compositor = Compositor(settings)
+        self._refiner = MaskRefiner()
+
+    @property
+    def backend(self) -> SegmentationBackend | None:
+        return self._backend
+
+    def _backend_for(self, geometry: FrameGeometry) -> SegmentationBackend:
+        backend = self._backend
+        if backend is not None and backend.input_size not in (None, geometry.input_size):
+            if not self._owns_backend:
+                h, w = geometry.input_size
+                raise UserError(
+                    f"The {backend.name} backend was built for input {backend.input_size}, but "
+                    f"this frame needs {h}x{w}: build it for that size or change the resolution."
+                )
+            backend.close()
+            backend = self._backend = None
+        if backend is None:
+            from runtime.backends import create_backend
+
+            backend = self._backend = create_backend(self.settings, geometry.input_size)
+        return backend
+
+    def geometry(self, height: int, width: int) -> FrameGeometry:
+        return frame_geometry(height, width, self.settings.internal_resolution, self._stride)
+
+    def _segment(self, frame: U8, timings: dict[str, float], parts: bool) -> SegmentationResult:
+        s = self.settings
+        t0 = time.perf_counter()
+        frame = check_frame(frame)
+        geometry = self.geometry(frame.shape[0], frame.shape[1])
+        model_input = preprocess(frame, geometry)
+        t1 = time.perf_counter()
+        backend = self._backend_for(geometry)
+        logits = backend.run(model_input, parts=parts)
+        t2 = time.perf_counter()
+        scores = person_scores(logits.segments, geometry)
+        mask = threshold(scores, s.segmentation_threshold)
+        ids = None
+        if parts:
+            if logits.part_heatmaps is None:
+                raise UserError(
+                    f"The {backend.name} backend returned no part heatmaps: use a model file "
+                    "exported with the part_heatmaps output (`python -m convert export-onnx`)."
+                )
+            ids = part_ids(logits.part_heatmaps, mask > 0, geometry)
+        mask = self._refiner.smooth(feather(mask, s.feather), s.smoothing)
+        t3 = time.perf_counter()
+        timings["preprocess"] = (t1 - t0) * 1e3
+        timings["inference"] = (t2 - t1) * 1e3
+        timings["mask"] = (t3 - t2) * 1e3
+        return SegmentationResult(mask=mask, part_ids=ids, scores=scores, geometry=geometry)
+
+    def segment(self, frame_bgr: U8, parts: bool | None = None) -> SegmentationResult:
+        """Segment one frame; part ids when `parts` (None: when the effect needs them)."""
+        want = self._compositor.needs_parts if parts is None else parts
+        return self._segment(frame_bgr, {}, want)
+
+    def composite(self, frame_bgr: U8, result: SegmentationResult) -> U8:
+        """Apply the effect to `frame_bgr` with `result` (which may come from an older frame of
+        the same size: the live pipeline reuses the last mask when inference lags)."""
+        frame = check_frame(frame_bgr)
+        if frame.shape[:2] != result.mask.shape:
+            raise UserError(
+                f"Frame {frame.shape[1]}x{frame.shape[0]} does not match the mask "
+                f"{result.mask.shape[1]}x{result.mask.shape[0]}: segment a frame of this size first."
+            )
+        return self._compositor.composite(frame, result.mask, result.part_ids)
+
+    def process(self, frame_bgr: U8) -> ProcessedFrame:
+        """Segment and composite one frame, timing each stage."""
+        timings: dict[str, float] = {}
+        result = self._segment(frame_bgr, timings, self._compositor.needs_parts)
+        t0 = time.perf_counter()
+        image = self._compositor.composite(frame_bgr, result.mask, result.part_ids)
+        timings["composite"] = (time.perf_counter() - t0) * 1e3
+        return ProcessedFrame(image=image, result=result, timings_ms=timings)
+
+    def update_settings(self, settings: Settings) -> None:
+        """Take new settings before the next frame; the backend is recreated only when needed."""
+        old = self.settings
+        self.settings = settings
+        self._stride = get_variant(settings.variant).stride
+        if self._owns_backend and any(
+            getattr(old, name) != getattr(settings, name) for name in _BACKEND_FIELDS
+        ):
+            if self._backend is not None:
+                self._backend.close()
+            self._backend = None
+        if (
+            old.variant != settings.variant
+            or old.internal_resolution != settings.internal_resolution
+            or settings.smoothing == 0
+        ):
+            self._refiner.reset()
+        self._compositor.update_settings(settings)
+
+    def reset_smoothing(self) -> None:
+        """Forget the previous mask (a new scene or source)."""
+        self._refiner.reset()
+
+    def close(self) -> None:
+        if self._owns_backend and self._backend is not None:
+            self._backend.close()
+        self._backend = None
+        self._compositor.close()

@@ -1,0 +1,74 @@
+"""NumPy execution of `runtime.geometry` sampling plans (the CPU twin of the CUDA kernels).
+
+Separable bilinear sampling in float32, columns first and then rows, the order TF.js uses, so a
+plan gives the same numbers as the corresponding TF.js op (up to float32 vs double rounding).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from runtime.geometry import AxisSampling, FrameGeometry
+
+F32 = npt.NDArray[np.float32]
+
+
+def _lerp_columns(src: np.ndarray, cols: AxisSampling) -> F32:
+    left = src[:, cols.idx0].astype(np.float32, copy=False)
+    right = src[:, cols.idx1].astype(np.float32, copy=False)
+    if not cols.all_valid:
+        left[:, ~cols.valid0] = 0
+        right[:, ~cols.valid1] = 0
+    frac = cols.frac32.reshape((1, -1) + (1,) * (src.ndim - 2))
+    right -= left
+    right *= frac
+    right += left
+    return right
+
+
+def _lerp_rows(top: F32, bottom: F32, rows: AxisSampling) -> F32:
+    if not rows.all_valid:
+        top[~rows.valid0] = 0
+        bottom[~rows.valid1] = 0
+    frac = rows.frac32.reshape((-1,) + (1,) * (top.ndim - 1))
+    bottom -= top
+    bottom *= frac
+    bottom += top
+    return bottom
+
+
+def resample(src: np.ndarray, rows: AxisSampling, cols: AxisSampling) -> F32:
+    """Sample `src` ([h, w] or [h, w, c], any real dtype) on the grid rows x cols -> float32.
+
+    Up-sampling interpolates columns first, then rows, as TF.js does; down-sampling does the
+    rows first (gathering whole rows is a cheap copy and leaves less to interpolate), which
+    changes the float32 rounding only (about 1e-5 of the value).
+    """
+    if rows.size < src.shape[0]:
+        top = src[rows.idx0].astype(np.float32)
+        bottom = src[rows.idx1].astype(np.float32)
+        return _lerp_columns(_lerp_rows(top, bottom, rows), cols)
+    across = _lerp_columns(src, cols)
+    return _lerp_rows(across[rows.idx0], across[rows.idx1], rows)
+
+
+def preprocess(frame_bgr: npt.NDArray[np.uint8], geometry: FrameGeometry) -> F32:
+    """BGR uint8 frame -> the model input: RGB float32 0..255 [H, W, 3], padded and resized."""
+    rows, cols = geometry.preprocess()
+    return resample(frame_bgr[:, :, ::-1], rows, cols)
+
+
+def sigmoid(x: F32) -> F32:
+    """Logistic function in float32 (in place on a fresh array)."""
+    out = np.negative(x, dtype=np.float32)
+    np.exp(out, out=out)
+    out += 1.0
+    np.reciprocal(out, out=out)
+    return out
+
+
+def scale_and_crop(logits: F32, geometry: FrameGeometry) -> F32:
+    """BodyPix's `scaleAndCropToInputTensorShape` with sigmoid: logits -> scores at frame size."""
+    up = resample(logits, *geometry.logits_upsampling())
+    return resample(sigmoid(up), *geometry.crop())

@@ -1,0 +1,113 @@
+"""TOML config < environment < flags, validated by the settings model with clear messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from convert.errors import UserError
+from runtime.config import DEFAULT_CONFIG_PATH, config_path, load_settings
+from runtime.settings import Settings
+
+CONFIG = """
+source = "file://clip.mp4"
+outputs = ["mjpeg://", "file://out.mp4"]
+width = 640
+height = 480
+effect = "mask"
+
+[mask]
+opacity = 0.5
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+def test_file_values(config: Path) -> None:
+    settings = load_settings(config, environ={})
+    assert settings.source == "file://clip.mp4"
+    assert settings.outputs == ["mjpeg://", "file://out.mp4"]
+    assert (settings.width, settings.height, settings.effect) == (640, 480, "mask")
+    assert settings.mask.opacity == 0.5
+    assert settings.fps == 30.0  # untouched keys keep the model's defaults
+
+
+def test_precedence_env_over_file_flags_over_env(config: Path) -> None:
+    environ = {
+        "BODYPIX_WIDTH": "320",
+        "BODYPIX_EFFECT": "blur",
+        "BODYPIX_MASK__OPACITY": "0.25",
+        "BODYPIX_OUTPUTS": "mjpeg://, v4l2loopback:///dev/video10",
+        "BODYPIX_MODEL_MIRROR": "/somewhere",  # another part's variable: ignored
+    }
+    settings = load_settings(config, {"effect": "none", "height": None}, environ)
+    assert settings.width == 320
+    assert settings.height == 480  # None = flag not given
+    assert settings.effect == "none"
+    assert settings.mask.opacity == 0.25
+    assert settings.outputs == ["mjpeg://", "v4l2loopback:///dev/video10"]
+
+
+def test_config_path_resolution(tmp_path: Path) -> None:
+    assert config_path(None, {}) == DEFAULT_CONFIG_PATH
+    assert config_path(None, {"BODYPIX_CONFIG": str(tmp_path / "a.toml")}) == tmp_path / "a.toml"
+    assert config_path(tmp_path / "b.toml", {"BODYPIX_CONFIG": "x"}) == tmp_path / "b.toml"
+
+
+def test_missing_default_file_means_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No --config and no BODYPIX_CONFIG: the default file may be absent, defaults apply.
+    monkeypatch.setattr("runtime.config.DEFAULT_CONFIG_PATH", tmp_path / "absent.toml")
+    assert load_settings(None, environ={}) == Settings.model_validate({})
+
+
+def test_missing_explicit_file(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"does not exist; create it"):
+        load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_bad_toml(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("effect = blur\n")
+    with pytest.raises(UserError, match=r"is not valid TOML .*line 1"):
+        load_settings(path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'effect = "blurr"\n',
+            r"Key 'effect' in config file .* invalid value 'blurr': Input should be 'blur', 'replace', 'mask', 'parts' or 'none'",
+        ),
+        ('efect = "blur"\n', r"Unknown key 'efect' .*did you mean 'effect'\? allowed keys: "),
+        ("[mask]\nopacity = 3\n", r"Key 'mask.opacity' .* less than or equal to 1"),
+        ("[mask]\nopasity = 1\n", r"Unknown key 'mask.opasity' .*did you mean 'opacity'"),
+        (
+            'internal_resolution = "huge"\n',
+            r"Key 'internal_resolution' .* 'low', 'medium', 'high' or 'full' or .*number",
+        ),
+    ],
+)
+def test_invalid_file_names_key_and_allowed_values(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message):
+        load_settings(path, environ={})
+
+
+def test_invalid_env_names_the_variable(config: Path) -> None:
+    with pytest.raises(UserError, match=r"environment variable BODYPIX_FPS"):
+        load_settings(config, environ={"BODYPIX_FPS": "fast"})
+
+
+def test_invalid_flag_names_the_option(config: Path) -> None:
+    with pytest.raises(UserError, match=r"option --width"):
+        load_settings(config, {"width": 3}, environ={})

@@ -1,0 +1,109 @@
+"""`bodypix segment`, `render` and `bench` end to end, and their one-sentence errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from runtime.cli import main
+from runtime.demo import DemoClip
+
+
+def _read(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert image is not None, path
+    return np.asarray(image)
+
+
+@pytest.fixture()
+def photo(tmp_path: Path, astronaut: np.ndarray) -> Path:
+    path = tmp_path / "astronaut.png"
+    cv2.imwrite(str(path), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    return path
+
+
+@pytest.mark.slow
+def test_segment_writes_a_mask_and_part_ids(models_dir: Path, photo: Path, tmp_path: Path):
+    assert main(["segment", str(photo), "-o", str(tmp_path / "m.png")]) == 0
+    mask = _read(tmp_path / "m.png")
+    assert mask.shape == (512, 512) and set(np.unique(mask)) == {0, 255}
+    assert main(["segment", str(photo), "-o", str(tmp_path / "p.png"), "--parts"]) == 0
+    parts = _read(tmp_path / "p.png")
+    assert np.array_equal(parts > 0, mask > 0) and parts.max() <= 24
+
+
+@pytest.mark.slow
+def test_segment_accepts_gray_and_16_bit(models_dir: Path, astronaut, tmp_path: Path) -> None:
+    gray16 = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257
+    cv2.imwrite(str(tmp_path / "g.png"), gray16)
+    assert main(["segment", str(tmp_path / "g.png"), "-o", str(tmp_path / "m.png")]) == 0
+
+
+@pytest.mark.slow
+def test_render_image_and_video(models_dir: Path, photo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jpg"
+    assert main(["render", str(photo), "-o", str(out), "--effect", "blur", "--flip"]) == 0
+    assert _read(out).shape == (512, 512, 3)
+
+    clip, video = DemoClip(192, 144), tmp_path / "in.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 12, (192, 144))
+    for i in range(6):
+        writer.write(clip.frame(i * 10))
+    writer.release()
+    result = tmp_path / "out.mp4"
+    args = [
+        "render",
+        str(video),
+        "-o",
+        str(result),
+        "--effect",
+        "replace",
+        "--background",
+        str(photo),
+    ]
+    assert main(args) == 0
+    capture = cv2.VideoCapture(str(result))
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(12, abs=0.01)
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    ok, frame = capture.read()
+    assert ok and frame.shape == (144, 192, 3)
+    capture.release()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["astronaut.png", "in.avi", "out.jpg", "out.mp4"]
+    )
+
+
+@pytest.mark.slow
+def test_bench_prints_stages_and_fps(models_dir: Path, capsys) -> None:
+    assert main(["bench", "--size", "320x240", "--frames", "3", "--warmup", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["ms_mean"]) == {"preprocess", "inference", "mask", "composite"}
+    assert report["fps"] > 0 and report["model_input"] == "161x113"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["segment", "{tmp}/missing.png", "-o", "{tmp}/m.png"], "does not exist"),
+        (["segment", "{tmp}/text.png", "-o", "{tmp}/m.png"], "cannot be decoded"),
+        (["render", "{tmp}/text.png", "-o", "{tmp}/o.png", "--effect", "replace"], "--background"),
+        (["segment", "{tmp}/text.png", "-o", "{tmp}/m.png", "--variant", "mobilenet-x"], "Unknown"),
+        (["segment", "{tmp}/text.png", "-o", "{tmp}/m.png", "--threshold", "3"], "threshold"),
+    ],
+)
+def test_bad_input_is_one_sentence_and_non_zero(tmp_path: Path, capsys, args, message) -> None:
+    (tmp_path / "text.png").write_text("hello")
+    code = main([a.format(tmp=tmp_path) for a in args])
+    err = capsys.readouterr().err
+    assert code != 0 and message in err and "Traceback" not in err
+    assert err.count("\n") == 1
+
+
+def test_unknown_option_exits_non_zero(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["render", "x.png", "-o", "y.png", "--effect", "blur", "--sparkle", "3"])
+    assert exc.value.code == 2 and "--sparkle" in capsys.readouterr().err

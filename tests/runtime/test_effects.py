@@ -1,0 +1,120 @@
+"""Compositing effects on synthetic frames with a known mask (no model needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from runtime.demo import DemoClip
+from runtime.effects import Compositor
+from runtime.effects.common import css_blur
+from runtime.effects.parts import RAINBOW_PART_COLORS
+from runtime.effects.replace import scale_to_cover
+from runtime.settings import Settings
+
+H, W = 120, 160
+
+
+@pytest.fixture()
+def frame() -> np.ndarray:
+    return DemoClip(W, H).frame(10)
+
+
+@pytest.fixture()
+def mask() -> np.ndarray:
+    m = np.zeros((H, W), np.float32)
+    m[20:100, 40:90] = 1.0  # the "person"
+    return m
+
+
+def test_blur_keeps_the_person_sharp_and_blurs_the_rest(frame, mask) -> None:
+    out = Compositor(Settings(effect="blur", background_blur_amount=8, edge_blur_amount=0))
+    image = out.composite(frame, mask, None)
+    assert np.array_equal(image[30:90, 50:80], frame[30:90, 50:80])
+    background = np.s_[:, 110:]
+    assert np.abs(image[background].astype(int) - frame[background]).mean() > 2
+    assert image[background].std() < frame[background].std()
+
+
+def test_reduced_resolution_blur_looks_like_a_full_gaussian(frame) -> None:
+    for sigma in (4, 10, 20):
+        full = cv2.GaussianBlur(frame, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+        fast = css_blur(frame, sigma)
+        inner = np.s_[2 * sigma : -2 * sigma, 2 * sigma : -2 * sigma]
+        assert np.abs(fast[inner].astype(int) - full[inner]).mean() < 1.5, sigma
+
+
+def test_replace_scales_the_background_to_cover_without_distortion(tmp_path: Path, frame, mask):
+    # A 400x100 picture with a circle: scaled to cover 160x120 it must stay a circle.
+    picture = np.zeros((100, 400, 3), np.uint8)
+    cv2.circle(picture, (200, 50), 40, (0, 0, 255), -1)
+    covered = scale_to_cover(picture, H, W)
+    assert covered.shape == (H, W, 3)
+    red = covered[:, :, 2] > 128
+    ys, xs = np.nonzero(red)
+    assert abs((ys.max() - ys.min()) - (xs.max() - xs.min())) <= 2
+
+    cv2.imwrite(str(tmp_path / "bg.png"), picture)
+    out = Compositor(
+        Settings(effect="replace", background=str(tmp_path / "bg.png"), edge_blur_amount=0)
+    )
+    image = out.composite(frame, mask, None)
+    assert np.array_equal(image[mask > 0], frame[mask > 0])
+    assert np.array_equal(image[mask == 0], covered[mask == 0])
+
+
+def test_replace_loops_a_video_background(tmp_path: Path, frame, mask) -> None:
+    path = tmp_path / "bg.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10, (W, H))
+    for value in (0, 250):
+        writer.write(np.full((H, W, 3), value, np.uint8))
+    writer.release()
+    out = Compositor(Settings(effect="replace", background=str(path), edge_blur_amount=0))
+    corners = [int(out.composite(frame, mask, None)[0, 0, 0]) for _ in range(4)]
+    assert corners[0] < 10 and corners[1] > 240 and corners[2] < 10 and corners[3] > 240
+    out.close()
+
+
+def test_mask_draws_the_colours_with_opacity(frame, mask) -> None:
+    settings = Settings(effect="mask")
+    settings.mask.background_color = (255, 0, 0, 255)  # RGB red, opaque
+    settings.mask.opacity = 0.5
+    image = Compositor(settings).composite(frame, mask, None).astype(int)
+    # Person: foreground (0,0,0,0) is transparent -> unchanged; background: halfway to red.
+    assert np.abs(image[mask > 0] - frame[mask > 0]).max() <= 1
+    expected_red = (frame[mask == 0][:, 2].astype(int) + 255) / 2
+    assert np.abs(image[mask == 0][:, 2] - expected_red).max() <= 1
+
+
+def test_parts_use_the_rainbow_palette_and_face_blur(frame) -> None:
+    ids = np.full((H, W), -1, np.int8)
+    ids[20:60, 40:90] = 0
+    ids[60:100, 40:90] = 12
+    settings = Settings(effect="parts")
+    settings.parts.opacity = 1.0
+    image = Compositor(settings).composite(frame, (ids >= 0).astype(np.float32), ids)
+    assert tuple(image[80, 60][::-1]) == RAINBOW_PART_COLORS[12]
+    assert tuple(image[40, 60][::-1]) == RAINBOW_PART_COLORS[0]
+    assert np.array_equal(image[ids < 0], frame[ids < 0])
+
+    settings.parts.opacity = 0.0
+    settings.parts.face_blur = True
+    settings.parts.face_blur_amount = 6
+    blurred = Compositor(settings).composite(frame, (ids >= 0).astype(np.float32), ids)
+    assert not np.array_equal(blurred[25:55, 45:85], frame[25:55, 45:85])
+    assert np.array_equal(blurred[:, 120:], frame[:, 120:])
+
+
+@pytest.mark.parametrize("effect", ["blur", "mask", "parts", "none"])
+def test_flip_mirrors_every_effect(frame, mask, effect) -> None:
+    ids = np.where(mask > 0, 3, -1).astype(np.int8)
+    plain = Compositor(Settings(effect=effect)).composite(frame, mask, ids)
+    flipped = Compositor(Settings(effect=effect, flip_horizontal=True)).composite(frame, mask, ids)
+    assert np.array_equal(flipped, plain[:, ::-1])
+
+
+def test_none_passes_the_frame_through(frame, mask) -> None:
+    assert np.array_equal(Compositor(Settings(effect="none")).composite(frame, mask, None), frame)
