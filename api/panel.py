@@ -111,6 +111,19 @@ class Panel:
             self._settings = new
             return new
 
+    def reload_base(self, base: Settings) -> Settings:
+        """New base settings (config file re-read on SIGHUP), the panel's changes on top."""
+        with self._lock:
+            self.base_settings = base
+            settings = self._initial_settings()
+            if self._pipeline is not None:
+                try:
+                    self._pipeline.apply_settings(self.runtime_settings(settings))
+                except UserError as exc:
+                    raise PanelError(str(exc)) from None
+            self._settings = settings
+            return settings
+
     def delete_background(self, background_id: str) -> None:
         with self._lock:
             entry = self.library.get(background_id)

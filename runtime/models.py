@@ -33,4 +33,14 @@ def find_onnx(variant: str, models_dir: Path | None = None) -> Path:
     path = default_onnx_path(name, None, None, True, models_dir)
     if not path.is_file():
         log.warning("exporting %s to ONNX on first use (about a minute)...", name)
-    return ensure_onnx(name, dynamic=True, models_dir=models_dir)
+    try:
+        return ensure_onnx(name, dynamic=True, models_dir=models_dir)
+    except UserError as exc:
+        if path.is_file():
+            raise
+        reason = str(exc).rstrip(".")
+        raise UserError(
+            f"The ONNX model for {name} is missing and could not be exported ({reason}); "
+            f"fix that or run `python -m convert export-onnx {name} --dynamic` where the "
+            "model files are."
+        ) from None

@@ -349,11 +349,10 @@ class Pipeline:
             if changed & OUTPUT_FIELDS:
                 self._outputs_dirty = True
             self._configure_mjpeg(settings)
-            if changed & PROCESSOR_FIELDS:
-                if self._threads:
-                    self._start_build(settings, skip=())
-            else:
-                self._pending_update = settings
+            self._pending_update = settings  # the output thread applies it between frames
+            rebuild = bool(changed & PROCESSOR_FIELDS) and bool(self._threads)
+        if rebuild:
+            self._start_build(settings, skip=())
 
     def status(self) -> PipelineStatus:
         shared = self._shared
@@ -461,11 +460,12 @@ class Pipeline:
                 old, self._processor = self._processor, pending
                 self._processor_state = "ready"
             holder = self._processor
-            # The processor keeps the backend it was built with; everything else follows the
-            # current settings (including changes made while a new processor was being built).
-            wanted = (
-                current.model_copy(update={"backend": holder.built_for.backend}) if holder else None
-            )
+            # The processor keeps the model it was built with (a new one is being built when
+            # those fields changed); everything else follows the current settings.
+            wanted = None
+            if holder is not None:
+                keep = {name: getattr(holder.built_for, name) for name in PROCESSOR_FIELDS}
+                wanted = current.model_copy(update=keep)
             if holder is not None and wanted is not None and wanted != holder.built_for:
                 try:
                     holder.processor.update_settings(wanted)

@@ -265,7 +265,7 @@ if [ "$DO_PIP" = 1 ]; then
         run "$VENV_PY" -m pip install "${pip_args[@]}" --no-deps --force-reinstall "$SRC"
         if [ "$PLATFORM" = nvidia ] && ! "$VENV_PY" -c 'import tensorrt, sys; sys.exit(not hasattr(tensorrt, "Builder"))' 2>/dev/null; then
             log "installing TensorRT from PyPI"
-            run "$VENV_PY" -m pip install "${pip_args[@]}" tensorrt ||
+            run "$VENV_PY" -m pip install "${pip_args[@]}" --extra-index-url https://pypi.nvidia.com tensorrt ||
                 log "warning: TensorRT could not be installed: the CPU backend is used"
         fi
         if [ "$PLATFORM" = jetson ] && [ "$DRY_RUN" = 0 ] &&
@@ -373,6 +373,8 @@ auto | generate)
         if [ -z "$pw" ]; then GENERATED_PASSWORD=$("$BODYPIX" -c 'import secrets; print(secrets.token_urlsafe(12))'); pw=$GENERATED_PASSWORD; fi
         printf '%s\n' "$pw" | set_password
         CHANGED=1
+    elif [ "$DRY_RUN" = 1 ]; then
+        set_password </dev/null
     else
         GENERATED_PASSWORD=$("$BODYPIX" -c 'import secrets; print(secrets.token_urlsafe(12))')
         printf '%s\n' "$GENERATED_PASSWORD" | set_password
@@ -395,10 +397,13 @@ elif command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     if [ "$DO_START" = 1 ]; then
         if [ "$CHANGED" = 1 ]; then
             log "building the engine and starting the appliance (the first engine build takes minutes)"
-            run systemctl restart bodypix-build-engine.service
+            run systemctl restart bodypix-build-engine.service ||
+                log "warning: the engine build failed (journalctl -u bodypix-build-engine); the appliance uses ONNX Runtime meanwhile"
             run systemctl restart bodypix-appliance.service
         else
-            run systemctl start bodypix-build-engine.service bodypix-appliance.service
+            run systemctl start bodypix-build-engine.service ||
+                log "warning: the engine build failed (journalctl -u bodypix-build-engine); the appliance uses ONNX Runtime meanwhile"
+            run systemctl start bodypix-appliance.service
         fi
     fi
 else

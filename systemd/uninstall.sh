@@ -93,14 +93,14 @@ if [ "$PURGE" = 1 ]; then
         /var/log/bodypix-appliance /etc/sysusers.d/bodypix-appliance.conf
     if grep -q "^$SERVICE_USER:" "$ROOT/etc/passwd" 2>/dev/null; then
         if [ -n "$ROOT" ]; then
-            run userdel --root "$ROOT" "$SERVICE_USER"
+            run userdel --root "$ROOT" "$SERVICE_USER" || log "warning: could not remove user $SERVICE_USER from $ROOT (userdel --root needs root privileges)"
         else
             run userdel "$SERVICE_USER"
         fi
     fi
     if grep -q "^$SERVICE_USER:" "$ROOT/etc/group" 2>/dev/null; then
         if [ -n "$ROOT" ]; then
-            run groupdel --root "$ROOT" "$SERVICE_USER"
+            run groupdel --root "$ROOT" "$SERVICE_USER" || log "warning: could not remove group $SERVICE_USER from $ROOT"
         else
             run groupdel "$SERVICE_USER"
         fi

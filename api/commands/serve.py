@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -87,13 +89,18 @@ def serve(args: argparse.Namespace) -> int:
         raise UserError(f"Port {args.port} is not a TCP port; pass --port between 1 and 65535.")
     if args.max_upload_mb <= 0 or args.max_video_seconds <= 0:
         raise UserError("--max-upload-mb and --max-video-seconds must be positive numbers.")
-    state = StateDir(args.state_dir or default_state_dir())
     base = load_settings(args.config, {"source": args.source})
+    state = StateDir(args.state_dir or default_state_dir())
+    sock = bind_socket(args.host, args.port)  # before the slow part: a busy port fails at once
     limits = UploadLimits(
         max_bytes=int(args.max_upload_mb * 2**20), max_video_seconds=args.max_video_seconds
     )
-    panel = Panel(PanelOptions(state_dir=state, base_settings=base, upload_limits=limits))
-    generated = panel.passwords.ensure()
+    try:
+        panel = Panel(PanelOptions(state_dir=state, base_settings=base, upload_limits=limits))
+        generated = panel.passwords.ensure()
+    except BaseException:
+        sock.close()
+        raise
     if generated:
         # Shown once: only the hash is stored. The admin replaces it with `set-password`.
         print(
@@ -102,9 +109,8 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    sock = bind_socket(args.host, args.port)
     shown = "localhost" if args.host in ("0.0.0.0", "::") else args.host
-    log.info("panel on http://%s:%d (state in %s)", shown, args.port, state.root)
+    log.info("panel on http://%s:%d (state in %s)", shown, sock.getsockname()[1], state.root)
     config = uvicorn.Config(
         create_app(panel),
         log_level="info",
@@ -112,5 +118,22 @@ def serve(args: argparse.Namespace) -> int:
         server_header=False,
         proxy_headers=False,  # nothing sits in front; never trust X-Forwarded-For
     )
+    # Uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
+    # handler that was installed before it: make that a no-op so a clean stop exits 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
+
+    def reload_config() -> None:
+        try:
+            panel.reload_base(load_settings(args.config, {"source": args.source}))
+            log.info("SIGHUP: configuration reloaded (panel changes kept on top)")
+        except UserError as exc:
+            log.error("SIGHUP: configuration not reloaded, keeping the current one: %s", exc)
+
+    # SIGHUP (systemctl reload) re-reads the config; off the signal handler, in a thread.
+    signal.signal(
+        signal.SIGHUP, lambda *_: threading.Thread(target=reload_config, daemon=True).start()
+    )
     uvicorn.Server(config).run(sockets=[sock])
+    log.info("panel stopped")
     return 0

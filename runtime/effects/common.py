@@ -12,7 +12,7 @@ import numpy.typing as npt
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
 
-# Below this sigma the blur is done at full resolution; above, at 1/k size (see `css_blur`).
+# Below this sigma the blur is done at full resolution; above, at 1/k size (see css_blur_plan).
 _REDUCE_FROM_SIGMA = 3.0
 
 
@@ -38,19 +38,16 @@ def css_blur_plan(h: int, w: int, sigma: float) -> CssBlurPlan:
 
 
 def css_blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    """A Gaussian blur with standard deviation `sigma` px, as CSS/canvas `filter: blur(Npx)`.
-
-    Large blurs run on an image shrunk k times (area filter), with the blur reduced by the
-    variance the shrink and the bilinear enlargement already add, then enlarged: a blurred
-    picture has no detail a smaller copy would lose, so it looks the same at a fraction of the
-    cost (k^2 fewer pixels and a k times shorter kernel).
-    """
+    """A Gaussian blur with standard deviation `sigma` px, as CSS/canvas `filter: blur(Npx)`,
+    done as `css_blur_plan` says (at reduced size for large blurs)."""
     if sigma <= 0:
         return image
     h, w = image.shape[:2]
     plan = css_blur_plan(h, w, sigma)
     if plan.factor == 1:
-        return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+        return cv2.GaussianBlur(
+            image, (0, 0), sigmaX=plan.small_sigma, borderType=cv2.BORDER_REFLECT
+        )
     small = cv2.resize(image, plan.small_size, interpolation=cv2.INTER_AREA)
     small = cv2.GaussianBlur(small, (0, 0), sigmaX=plan.small_sigma, borderType=cv2.BORDER_REFLECT)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -21,5 +21,6 @@ def live(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iterator
 
 @pytest.fixture()
 def client(live: LiveServer) -> Iterator[httpx.Client]:
-    with live.client() as c:
-        yield c
+    c = live.client()
+    yield c
+    c.close()

@@ -114,3 +114,9 @@ def png_bytes(image_bgr: np.ndarray) -> bytes:
 
 def solid(color_bgr: tuple[int, int, int], width: int = 320, height: int = 180) -> np.ndarray:
     return np.full((height, width, 3), color_bgr, np.uint8)
+
+
+def decode(jpeg: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None, "not a decodable image"
+    return image

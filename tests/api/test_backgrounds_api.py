@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.backgrounds import UploadLimits
 from api.panel import Panel
-from tests.api.helpers import PASSWORD, LiveServer, jpeg_bytes, make_panel, png_bytes, solid
+from tests.api.helpers import PASSWORD, LiveServer, decode, jpeg_bytes, make_panel, png_bytes, solid
 
 LIMITS = UploadLimits(max_bytes=1024 * 1024, max_pixels=2_000_000, max_video_seconds=5.0)
 
@@ -80,7 +80,7 @@ def test_builtin_backgrounds_are_listed_with_thumbnails(app_client: TestClient) 
     assert listing["max_upload_bytes"] == LIMITS.max_bytes
     thumb = app_client.get(listing["backgrounds"][0]["thumbnail_url"])
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
-    image = cv2.imdecode(np.frombuffer(thumb.content, np.uint8), cv2.IMREAD_COLOR)
+    image = decode(thumb.content)
     assert image.shape == (108, 192, 3)
     assert float(image.std()) > 3  # drawn, not blank
 
@@ -102,7 +102,7 @@ def test_image_upload_is_reencoded_under_a_generated_name(
     )
     stored = (panel.state.backgrounds / f"{entry['id']}.jpg").read_bytes()
     assert secret not in stored and stored != data
-    assert cv2.imdecode(np.frombuffer(stored, np.uint8), cv2.IMREAD_COLOR).shape == (512, 512, 3)
+    assert decode(stored).shape == (512, 512, 3)
     assert entry["id"] in [
         b["id"] for b in app_client.get("/api/backgrounds").json()["backgrounds"]
     ]

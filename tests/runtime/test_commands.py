@@ -107,3 +107,13 @@ def test_unknown_option_exits_non_zero(capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["render", "x.png", "-o", "y.png", "--effect", "blur", "--sparkle", "3"])
     assert exc.value.code == 2 and "--sparkle" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_missing_model_names_the_convert_command(tmp_path: Path, photo: Path, monkeypatch, capsys):
+    monkeypatch.setenv("BODYPIX_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("BODYPIX_MODEL_MIRROR", str(tmp_path / "no-mirror"))
+    code = main(["segment", str(photo), "-o", str(tmp_path / "m.png")])
+    err = capsys.readouterr().err
+    assert code != 0 and "python -m convert export-onnx" in err and "Traceback" not in err
+    assert not (tmp_path / "m.png").exists()

@@ -236,6 +236,9 @@ class TensorRTBackend:
 
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
+        if self.sidecar.dla_core is not None:
+            # An engine built for DLA core N must be deserialised onto that core.
+            self._runtime.DLA_core = self.sidecar.dla_core
         engine = self._runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
         if engine is None:
             raise UserError(
