@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
-from api.errors import Busy, Conflict, NotFound, PanelError, TooLarge, UnsupportedMedia
+from api.errors import Busy, Conflict, NotFound, NotSaved, PanelError, TooLarge, UnsupportedMedia
 from api.state import write_atomic
 
 log = logging.getLogger(__name__)
@@ -306,12 +306,19 @@ class BackgroundLibrary:
             raise TooLarge(self.too_large_message(len(data)))
         if not self._upload_slot.acquire(blocking=False):
             raise Busy("Another upload is being processed; try again in a few seconds.")
+        background_id = f"u-{secrets.token_hex(6)}"
         try:
-            background_id = f"u-{secrets.token_hex(6)}"
             suffix = _video_suffix(data)
             if suffix is not None:
                 return self._add_video(background_id, _label(filename), data, suffix)
             return self._add_image(background_id, _label(filename), data)
+        except OSError as exc:
+            for leftover in self.directory.glob(f"{background_id}.*"):
+                leftover.unlink(missing_ok=True)
+            raise NotSaved(
+                f"The upload could not be stored in {self.directory} ({exc.strerror}); "
+                "free some space there and try again."
+            ) from None
         finally:
             self._upload_slot.release()
 

@@ -29,3 +29,9 @@ class UnsupportedMedia(PanelError):
 
 class Busy(PanelError):
     status_code = 429
+
+
+class NotSaved(PanelError):
+    """The state directory refused a write (disk full, read-only)."""
+
+    status_code = 507

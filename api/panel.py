@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from api.backgrounds import BackgroundLibrary, UploadLimits
-from api.errors import Conflict, PanelError
+from api.errors import Conflict, NotSaved, PanelError
 from api.security import LoginRateLimiter, PasswordStore, SessionStore
 from api.state import StateDir
 from convert.errors import UserError
@@ -107,8 +107,14 @@ class Panel:
                     self._pipeline.apply_settings(resolved)
                 except UserError as exc:
                     raise PanelError(str(exc)) from None
-            self.state.save_settings(new, self.base_settings)
             self._settings = new
+            try:
+                self.state.save_settings(new, self.base_settings)
+            except OSError as exc:
+                raise NotSaved(
+                    f"The settings apply now but could not be saved in {self.state.root} "
+                    f"({exc.strerror}); free some space there or they are lost at restart."
+                ) from None
             return new
 
     def reload_base(self, base: Settings) -> Settings:

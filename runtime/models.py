@@ -24,16 +24,17 @@ def find_onnx(variant: str, models_dir: Path | None = None) -> Path:
         return Path(explicit)
     name = get_variant(variant).name
     try:
-        from convert.onnx_export import default_onnx_path, ensure_onnx
+        from convert.onnx_export import default_onnx_path, ensure_onnx, export_onnx
     except ImportError as exc:
         raise UserError(
             f"Cannot load the ONNX exporter for {name} ({exc}): run "
             f"`python -m convert export-onnx {name} --dynamic` where the convert extra is installed."
         ) from None
     path = default_onnx_path(name, None, None, True, models_dir)
-    if not path.is_file():
-        log.warning("exporting %s to ONNX on first use (about a minute)...", name)
     try:
+        if not path.is_file():
+            log.warning("exporting %s to ONNX on first use (about a minute)...", name)
+            return export_onnx(name, dynamic=True, models_dir=models_dir, progress=True)
         return ensure_onnx(name, dynamic=True, models_dir=models_dir)
     except UserError as exc:
         if path.is_file():

@@ -204,6 +204,7 @@ class LatestFrame:
 @dataclass
 class _Result:
     seq: int
+    arrived: float  # when the frame this mask was computed from came out of the source
     shape: tuple[int, ...]
     value: Any
     generation: int
@@ -401,6 +402,7 @@ class Pipeline:
         with self._settings_lock:
             self._processor_generation += 1
             generation = self._processor_generation
+            self._processor_state = "loading"
         thread = threading.Thread(
             target=self._build_processor,
             args=(settings, generation, skip),
@@ -537,7 +539,7 @@ class Pipeline:
     def _camera_lost(self, reason: str, retry_in: float) -> None:
         shared = self._shared
         if shared.camera_state != "unavailable":
-            log.warning("camera unavailable: %s (reconnecting)", reason)
+            log.warning("camera unavailable (reconnecting): %s", reason)
         shared.camera_state = "unavailable"
         shared.last_error = f"camera unavailable: {reason}"
         self._notifier.status(f"camera unavailable, retrying in {retry_in:g} s")
@@ -552,7 +554,7 @@ class Pipeline:
             last_seq = item.seq
             with self._segment_lock:
                 holder = self._processor
-                if holder is None:
+                if holder is None or self._processor_state == "failed":
                     continue
                 self._inferring_seq = item.seq
                 started = time.monotonic()
@@ -580,7 +582,9 @@ class Pipeline:
             self._rates["inference"].tick()
             self._shared.frames_segmented += 1
             with self._results_cond:
-                self._result = _Result(item.seq, item.image.shape, value, holder.generation)
+                self._result = _Result(
+                    item.seq, item.arrived, item.image.shape, value, holder.generation
+                )
                 self._results_cond.notify_all()
 
     def _mask_for(self, frame: _Frame, budget: float) -> _Result | None:
@@ -653,6 +657,10 @@ class Pipeline:
         if self._shared.camera_state in ("unavailable", "starting"):
             if now - last_card_at >= interval:
                 self._write(self._card(settings), settings, repeat=False)
+                if self._shared.camera_state == "unavailable":
+                    # Booted without a camera: the service is up (the virtual camera shows
+                    # the card), so systemd must not time the start out.
+                    self._notifier.ready("camera unavailable, reconnecting")
                 return last_seq, None, now
         elif last_out is not None:
             # Processing or the camera stalls: keep the virtual camera fed.
@@ -671,7 +679,7 @@ class Pipeline:
         """The frame to show and whether it is a processed camera frame (not a status card)."""
         width, height = settings.width, settings.height
         holder = self._processor
-        if holder is None:
+        if holder is None or self._processor_state == "failed":
             if self._processor_state == "failed":
                 # Never the raw camera: the user asked for the background to be hidden.
                 detail = self._shared.last_error or ""
@@ -689,7 +697,10 @@ class Pipeline:
             self._shared.last_error = f"compositing failed: {_one_line(exc)}"
             log.warning("compositing failed: %s", exc)
             return status_card(width, height, "Processing error", _one_line(exc)), False
-        self._latency.add("composite", time.monotonic() - started)
+        done = time.monotonic()
+        self._latency.add("composite", done - started)
+        # Time between the frame and the frame its mask came from (0 when it is its own).
+        self._latency.add("mask_age", abs(item.arrived - result.arrived))
         return out, True
 
     def _card(self, settings: Settings) -> BGRFrame:

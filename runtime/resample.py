@@ -15,8 +15,9 @@ F32 = npt.NDArray[np.float32]
 
 
 def _lerp_columns(src: np.ndarray, cols: AxisSampling) -> F32:
-    left = src[:, cols.idx0].astype(np.float32, copy=False)
-    right = src[:, cols.idx1].astype(np.float32, copy=False)
+    # np.take is about twice as fast as fancy indexing along axis 1.
+    left = np.take(src, cols.idx0, axis=1).astype(np.float32, copy=False)
+    right = np.take(src, cols.idx1, axis=1).astype(np.float32, copy=False)
     if not cols.all_valid:
         left[:, ~cols.valid0] = 0
         right[:, ~cols.valid1] = 0
@@ -46,17 +47,18 @@ def resample(src: np.ndarray, rows: AxisSampling, cols: AxisSampling) -> F32:
     changes the float32 rounding only (about 1e-5 of the value).
     """
     if rows.size < src.shape[0]:
-        top = src[rows.idx0].astype(np.float32)
-        bottom = src[rows.idx1].astype(np.float32)
+        top = np.take(src, rows.idx0, axis=0).astype(np.float32)
+        bottom = np.take(src, rows.idx1, axis=0).astype(np.float32)
         return _lerp_columns(_lerp_rows(top, bottom, rows), cols)
     across = _lerp_columns(src, cols)
-    return _lerp_rows(across[rows.idx0], across[rows.idx1], rows)
+    return _lerp_rows(np.take(across, rows.idx0, axis=0), np.take(across, rows.idx1, axis=0), rows)
 
 
 def preprocess(frame_bgr: npt.NDArray[np.uint8], geometry: FrameGeometry) -> F32:
     """BGR uint8 frame -> the model input: RGB float32 0..255 [H, W, 3], padded and resized."""
     rows, cols = geometry.preprocess()
-    return resample(frame_bgr[:, :, ::-1], rows, cols)
+    # Swap channels on the small result: gathering from a reversed view is twice as slow.
+    return np.ascontiguousarray(resample(frame_bgr, rows, cols)[:, :, ::-1])
 
 
 def sigmoid(x: F32) -> F32:

@@ -140,7 +140,7 @@ async function pollStatus() {
 function startPreview() {
   const img = $("#preview");
   img.addEventListener("error", () => {
-    // The stream ended (restart, too many viewers): fall back to snapshots, then retry it.
+    // The stream ended (panel restart, too many viewers): retry it in a moment.
     setTimeout(() => { img.src = `/api/preview.mjpeg?t=${Date.now()}`; }, 2000);
   });
   img.src = "/api/preview.mjpeg";

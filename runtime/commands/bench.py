@@ -32,7 +32,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Run pre-process, inference, mask and composite on the built-in demo clip (a real "
             "photo moving across the frame) and print milliseconds per stage and frames per "
-            "second (wall clock, all stages, one frame at a time)."
+            "second (wall clock, all stages, one frame at a time). No smoothing or feathering "
+            "unless --smoothing/--feather are given."
         ),
     )
     parser.add_argument("--size", type=size, default=(640, 480), metavar="WxH", help="frame size")
@@ -51,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 1:
         raise UserError(f"--frames {args.frames} must be at least 1.")
     width, height = args.size
-    settings = settings_from(args, video=True)
+    # BodyPix semantics by default (like the live pipeline's defaults); --smoothing/--feather add
+    # the video refinements.
+    settings = settings_from(args, video=True, video_defaults=(0.0, 0))
     clip = DemoClip(width, height)
     frames = [clip.frame(i * 7) for i in range(32)]  # decoded up front: not part of the timing
     processor = FrameProcessor(settings)

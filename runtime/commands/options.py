@@ -88,8 +88,17 @@ def add_effects(parser: argparse.ArgumentParser, default_effect: str | None = "b
     group.add_argument("--feather", type=int, default=None, help="soft edge px 0-50 (video)")
 
 
-def settings_from(args: argparse.Namespace, video: bool = False, **overrides: Any) -> Settings:
-    """Settings from the parsed options; a bad value is one clear UserError."""
+def settings_from(
+    args: argparse.Namespace,
+    video: bool = False,
+    video_defaults: tuple[float, int] = (0.5, 3),
+    **overrides: Any,
+) -> Settings:
+    """Settings from the parsed options; a bad value is one clear UserError.
+
+    Pictures never get smoothing or feathering; video gets --smoothing/--feather, else
+    `video_defaults` (smoothing, feather px).
+    """
     fields: dict[str, Any] = {
         "variant": args.variant,
         "internal_resolution": args.internal_resolution,
@@ -98,8 +107,8 @@ def settings_from(args: argparse.Namespace, video: bool = False, **overrides: An
         "threads": args.threads,
     }
     if getattr(args, "effect", None) is not None:
-        smoothing = args.smoothing if args.smoothing is not None else (0.5 if video else 0.0)
-        feather = args.feather if args.feather is not None else (3 if video else 0)
+        smoothing = args.smoothing if args.smoothing is not None else video_defaults[0]
+        feather = args.feather if args.feather is not None else video_defaults[1]
         fields.update(
             effect=args.effect,
             background=args.background,

@@ -75,15 +75,22 @@ class Kernels:
             name: load_module(f"{name}.cu", cc)
             for name in ("preprocess", "mask", "blur", "composite")
         }
-        self._preprocess = modules["preprocess"].get_function("preprocess")
-        self._upsample_sigmoid = modules["mask"].get_function("upsample_sigmoid")
-        self._mask_threshold = modules["mask"].get_function("mask_threshold")
-        self._smooth_mask = modules["mask"].get_function("smooth_mask")
-        self._part_ids = modules["mask"].get_function("part_ids")
-        self._filter_axis = modules["blur"].get_function("filter_axis")
-        self._filter_frame_rows = modules["blur"].get_function("filter_frame_rows")
-        self._part_keep = modules["mask"].get_function("part_keep")
-        self._composite = modules["composite"].get_function("composite")
+        self.names: dict[int, str] = {}
+
+        def get(module: str, name: str) -> Function:
+            func = modules[module].get_function(name)
+            self.names[id(func)] = name
+            return func
+
+        self._preprocess = get("preprocess", "preprocess")
+        self._upsample_sigmoid = get("mask", "upsample_sigmoid")
+        self._mask_threshold = get("mask", "mask_threshold")
+        self._smooth_mask = get("mask", "smooth_mask")
+        self._part_ids = get("mask", "part_ids")
+        self._filter_axis = get("blur", "filter_axis")
+        self._filter_frame_rows = get("blur", "filter_frame_rows")
+        self._part_keep = get("mask", "part_keep")
+        self._composite = get("composite", "composite")
 
     def _launch(self, func: Function, width: int, height: int, *args: Any) -> None:
         func(*args, block=BLOCK_2D, grid=_grid(width, height), stream=self.dev.stream)

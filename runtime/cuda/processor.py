@@ -292,11 +292,12 @@ class CudaFrameProcessor:
         device: CudaDevice | None = None,
         frame_format: FrameFormat = "BGR",
         output_format: FrameFormat = "BGR",
+        kernels: k.Kernels | None = None,
     ) -> None:
         self.settings = settings
         self.backend = backend
         self.dev = device or CudaDevice()
-        self.kernels = k.Kernels(self.dev)
+        self.kernels = kernels or k.Kernels(self.dev)
         self.frame_format = frame_format
         self.output_format = output_format
         self._stride = get_variant(settings.variant).stride
@@ -461,6 +462,16 @@ class CudaFrameProcessor:
             logits = self._infer(b, want)
             self.mask_from_logits(b, logits, want)
             return CudaSegmentation(b.geometry, want)
+
+    def model_input(self, frame: npt.NDArray[np.uint8], fp16: bool = False) -> npt.NDArray[Any]:
+        """The pre-processed model input of `frame`, copied back (tests, debugging)."""
+        with self._lock, self.dev.active():
+            b = self._stage_frame(frame)
+            target = b.model_input
+            if fp16:
+                target = DeviceBuffer(self.dev, b.model_input.shape, np.float16)
+            self.preprocess(b, target.ptr, fp16)
+            return target.download()
 
     def download_mask(self) -> F32:
         """The newest mask at frame size (tests, the panel's mask preview)."""

@@ -31,16 +31,21 @@ class Compositor:
         return self.settings.effect == "parts"
 
     def update_settings(self, settings: Settings) -> None:
+        """New settings for the next frame (safe while another thread composites)."""
         self.settings = settings
-        if settings.background != self._background_key and self._background is not None:
-            self._background.close()
+        if settings.background != self._background_key:
+            # Dropped, not closed: a compositing thread may still be reading it; the capture
+            # is released when the last reference goes.
             self._background = None
 
     def background(self, height: int, width: int) -> U8:
-        if self._background is None:
-            self._background = Background(self.settings.background)
-            self._background_key = self.settings.background
-        return self._background.frame(height, width)
+        """The replacement background for the next frame, (height, width)."""
+        background = self._background
+        if background is None:
+            key = self.settings.background
+            background = self._background = Background(key)
+            self._background_key = key
+        return background.frame(height, width)
 
     def composite(self, frame: U8, mask: F32, part_ids: npt.NDArray[np.int8] | None) -> U8:
         s = self.settings

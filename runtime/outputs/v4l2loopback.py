@@ -20,6 +20,7 @@ import numpy as np
 
 from convert.errors import UserError
 from runtime.outputs.base import BGRFrame, FrameOutput
+from runtime.outputs.repeater import IdleRepeater
 
 # --- linux/videodev2.h (the subset we use) ----------------------------------------------------
 V4L2_BUF_TYPE_VIDEO_OUTPUT = 2
@@ -125,8 +126,6 @@ def _device_number(device: str) -> str:
 class V4l2LoopbackOutput(FrameOutput):
     """Opens the loopback device, sets YUYV width x height, then writes one frame per write()."""
 
-    repeat_when_idle = True
-
     def __init__(self, device: str, width: int, height: int, fps: float, uri: str = "") -> None:
         self.uri = uri or f"v4l2loopback://{device}"
         self.device = device
@@ -195,6 +194,8 @@ class V4l2LoopbackOutput(FrameOutput):
                 f"v4l2loopback on {self.device} granted {granted.width}x{granted.height} instead of {self.width}x{self.height} YUYV; reload the module (`sudo modprobe -r v4l2loopback && {hint}`) so no old format sticks."
             )
         self._frame_bytes = int(granted.sizeimage) or self.width * self.height * 2
+        # Processing may stall (a model swap, a slow frame): keep the meeting app fed.
+        self._repeater = IdleRepeater(self._send, self.fps, name=f"loopback-{self.device}")
 
     @property
     def description(self) -> str:
@@ -203,12 +204,17 @@ class V4l2LoopbackOutput(FrameOutput):
     def write(self, frame: BGRFrame) -> None:
         if self._fd < 0:
             raise OSError(f"virtual camera {self.device} is closed")
-        data = bgr_to_yuyv(frame)
+        self._repeater.submit(np.ascontiguousarray(bgr_to_yuyv(frame)).tobytes())
+
+    def _send(self, data: bytes) -> None:
         # No free buffer on the reader side right now: drop this frame, the next one follows.
         with contextlib.suppress(BlockingIOError):
-            os.write(self._fd, np.ascontiguousarray(data).tobytes())
+            os.write(self._fd, data)
 
     def close(self) -> None:
+        repeater = getattr(self, "_repeater", None)
+        if repeater is not None:
+            repeater.close()
         if getattr(self, "_fd", -1) >= 0:
             os.close(self._fd)
             self._fd = -1

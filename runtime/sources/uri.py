@@ -80,10 +80,9 @@ def parse_source_uri(uri: str) -> MediaUri:
             + ", ".join(f"{s}://" for s in SOURCE_SCHEMES if s != "rtsps")
             + " or a /dev/videoN path."
         )
-    if scheme == "rtsps":
-        scheme, location = "rtsp", text  # keep the TLS scheme for the network stack
-    if scheme == "rtsp":
-        location = text.split("?", 1)[0] if scheme == "rtsp" and "://" in text else location
+    if scheme in ("rtsp", "rtsps"):
+        # The whole URL goes to FFmpeg: its query may mean something to the camera.
+        scheme, location = "rtsp", text
     if scheme in ("file", "image", "v4l2") and not location:
         raise UserError(
             f"Source {uri!r} names no path; write e.g. {scheme}://{'/dev/video0' if scheme == 'v4l2' else 'clip.mp4'}."
@@ -115,4 +114,11 @@ def parse_output_uri(uri: str) -> MediaUri:
         raise UserError(
             f"Output {uri!r} names no path; write e.g. {'v4l2loopback:///dev/video10' if scheme == 'v4l2loopback' else 'file://out.mp4'}."
         )
+    if scheme == "file":
+        from runtime.outputs.video_file import CODECS
+
+        if Path(location).suffix.lower() not in CODECS:
+            raise UserError(
+                f"Output file {location!r} has an unsupported extension; use one of {', '.join(CODECS)}."
+            )
     return MediaUri(scheme, location, options, text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from api.backgrounds import UploadLimits
+from api.backgrounds import BackgroundLibrary, UploadLimits
 from api.commands.serve import bind_socket
 from api.panel import Panel, PanelOptions
 from api.state import StateDir
@@ -37,7 +39,22 @@ def fast_settings(**changes: object) -> Settings:
     return Settings.model_validate({**FAST, **changes})
 
 
+_BUILTINS: list[Path] = []
+
+
+def _copy_builtins(state_dir: Path) -> None:
+    """Copy the built-in backgrounds drawn once per test session (drawing costs CPU time)."""
+    if not _BUILTINS:
+        template = Path(tempfile.mkdtemp(prefix="bodypix-builtins-"))
+        BackgroundLibrary(template).ensure_builtins()
+        _BUILTINS.append(template)
+    target = state_dir / "backgrounds"
+    if not target.exists():
+        shutil.copytree(_BUILTINS[0], target)
+
+
 def make_panel(state_dir: Path, limits: UploadLimits | None = None, **options: object) -> Panel:
+    _copy_builtins(state_dir)
     panel = Panel(
         PanelOptions(
             state_dir=StateDir(state_dir),

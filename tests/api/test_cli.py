@@ -27,10 +27,7 @@ def test_set_password_from_stdin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO("a fine password\n"))
-    assert (
-        main(["set-password", "--stdin", "--state-dir", str(tmp_path), "--config", str(config)])
-        == 0
-    )
+    assert main(["set-password", "--stdin", "--state-dir", str(tmp_path)]) == 0
     assert PasswordStore(tmp_path / "password.argon2").verify("a fine password")
     assert "password.argon2" in capsys.readouterr().out
 
@@ -39,10 +36,7 @@ def test_set_password_refuses_a_short_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
-    assert (
-        main(["set-password", "--stdin", "--state-dir", str(tmp_path), "--config", str(config)])
-        == 2
-    )
+    assert main(["set-password", "--stdin", "--state-dir", str(tmp_path)]) == 2
     assert "too short" in capsys.readouterr().err
     assert not (tmp_path / "password.argon2").exists()
 
@@ -89,18 +83,8 @@ def test_serve_generates_a_password_once_and_stops_on_sigterm(
     toml = "".join(f"{k} = {json.dumps(v)}\n" for k, v in FAST.items())  # JSON scalars are TOML
     config.write_text(toml)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BODYPIX_") or "MODEL" in k}
-    command = [
-        sys.executable,
-        "-m",
-        "api",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--state-dir",
-        str(tmp_path),
-    ]
+    command = [sys.executable, "-m", "api", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--state-dir", str(tmp_path / "state"), "--config", str(config)]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stderr is not None
@@ -133,5 +117,5 @@ def test_serve_generates_a_password_once_and_stops_on_sigterm(
         if process.poll() is None:
             process.kill()
             process.wait()
-    # A second start prints no password: the stored hash stays.
-    assert PasswordStore(tmp_path / "password.argon2").verify(password)
+    # Only the hash is stored, and it stays valid for the next start.
+    assert PasswordStore(tmp_path / "state" / "password.argon2").verify(password)

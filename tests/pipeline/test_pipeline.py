@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from runtime.pipeline import Pipeline, PipelineStatus
 from runtime.settings import Settings
 from runtime.sources.image import fit_cover
+from runtime.systemd_notify import SystemdNotifier
 
 pytestmark = pytest.mark.slow
 SIZE = (320, 240)
@@ -249,3 +251,40 @@ def test_unavailable_tensorrt_falls_back(
         pytest.skip("runtime.backends.create_backend has no TensorRT branch yet")
     assert "tensorrt backend failed to load" in status.last_error
     assert any("trying the next backend" in r.getMessage() for r in caplog.records)
+
+
+def _datagrams(sock: socket.socket, until: str, timeout: float) -> list[str]:
+    messages: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not any(until in m for m in messages):
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            messages.append(sock.recv(4096).decode())
+        except TimeoutError:
+            break
+    return messages
+
+
+@pytest.mark.parametrize("camera", ["present", "absent"])
+def test_systemd_ready_and_watchdog(
+    models_dir: Path, photo_path: Path, tmp_path: Path, camera: str
+) -> None:
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(address)
+        source = f"image://{photo_path}" if camera == "present" else "/dev/video95"
+        pipeline = Pipeline(settings(source=source), notifier=SystemdNotifier(address))
+        pipeline.start()
+        try:
+            messages = _datagrams(sock, "READY=1", 60)
+            messages += _datagrams(sock, "WATCHDOG=1", 5)
+        finally:
+            pipeline.stop()
+        messages += _datagrams(sock, "STOPPING=1", 1)
+    ready = [m for m in messages if m.startswith("READY=1")]
+    assert len(ready) == 1
+    expected = "STATUS=streaming" if camera == "present" else "STATUS=camera unavailable"
+    assert expected in ready[0]
+    if camera == "present":
+        assert pipeline.status().frames_out >= 1
+    assert "WATCHDOG=1" in messages and "STOPPING=1" in messages

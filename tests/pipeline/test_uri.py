@@ -70,3 +70,10 @@ def test_output_uris(uri: str, scheme: str, location: str) -> None:
 def test_bad_output_uri() -> None:
     with pytest.raises(UserError, match="unknown scheme 'rtmp'"):
         parse_output_uri("rtmp://server/live")
+
+
+def test_output_file_needs_a_video_extension() -> None:
+    with pytest.raises(
+        UserError, match=r"'notes.txt' has an unsupported extension; use one of .mp4"
+    ):
+        parse_output_uri("file://notes.txt")
