@@ -610,15 +610,14 @@ class Pipeline:
 
     def _output_loop(self) -> None:
         last_seq = 0
-        last_out: BGRFrame | None = None
         last_card_at = 0.0
         try:
             while not self._stop.is_set():
                 settings = self._settings
                 interval = 1.0 / settings.fps
                 try:
-                    last_seq, last_out, last_card_at = self._output_step(
-                        settings, interval, last_seq, last_out, last_card_at
+                    last_seq, last_card_at = self._output_step(
+                        settings, interval, last_seq, last_card_at
                     )
                 except Exception:  # a bug must not take the virtual camera down
                     log.exception("output loop error (continuing)")
@@ -627,13 +626,13 @@ class Pipeline:
             self._close_outputs()
 
     def _output_step(
-        self,
-        settings: Settings,
-        interval: float,
-        last_seq: int,
-        last_out: BGRFrame | None,
-        last_card_at: float,
-    ) -> tuple[int, BGRFrame | None, float]:
+        self, settings: Settings, interval: float, last_seq: int, last_card_at: float
+    ) -> tuple[int, float]:
+        """One new frame out (or a status card while there is no camera).
+
+        When nothing new comes, the virtual camera repeats its last frame by itself
+        (outputs.repeater), so a stall here never starves the meeting app.
+        """
         self._reopen_outputs_if_needed(settings)
         self._swap_processor_between_frames()
         if not self._inference_stalled():
@@ -642,7 +641,7 @@ class Pipeline:
         now = time.monotonic()
         if item is not None:
             out, processed = self._compose(item, settings)
-            self._write(out, settings, repeat=False)
+            self._write(out, settings)
             done = time.monotonic()
             if processed:
                 self._state = "running"
@@ -653,19 +652,17 @@ class Pipeline:
                 self._shared.glass_ms.append((done - item.arrived + camera_s) * 1000.0)
                 self._latency.add("capture_to_output", done - item.arrived)
                 self._notifier.ready()
-            return item.seq, out, last_card_at
-        if self._shared.camera_state in ("unavailable", "starting"):
-            if now - last_card_at >= interval:
-                self._write(self._card(settings), settings, repeat=False)
-                if self._shared.camera_state == "unavailable":
-                    # Booted without a camera: the service is up (the virtual camera shows
-                    # the card), so systemd must not time the start out.
-                    self._notifier.ready("camera unavailable, reconnecting")
-                return last_seq, None, now
-        elif last_out is not None:
-            # Processing or the camera stalls: keep the virtual camera fed.
-            self._write(last_out, settings, repeat=True)
-        return last_seq, last_out, last_card_at
+            return item.seq, last_card_at
+        if self._shared.camera_state in ("unavailable", "starting") and (
+            now - last_card_at >= interval
+        ):
+            self._write(self._card(settings), settings)
+            if self._shared.camera_state == "unavailable":
+                # Booted without a camera: the service is up (the virtual camera shows the
+                # card), so systemd must not time the start out.
+                self._notifier.ready("camera unavailable, reconnecting")
+            return last_seq, now
+        return last_seq, last_card_at
 
     def _inference_stalled(self) -> bool:
         """A hung backend (frames arrive, no mask for long): stop the watchdog so systemd
@@ -746,16 +743,15 @@ class Pipeline:
                     slot.error = _one_line(exc)
                     slot.retry_at = now + OUTPUT_RETRY_S
 
-    def _write(self, frame: BGRFrame, settings: Settings, repeat: bool) -> None:
+    def _write(self, frame: BGRFrame, settings: Settings) -> None:
         size = (settings.width, settings.height)
         if (frame.shape[1], frame.shape[0]) != size:
             frame = fit_cover(frame, *size)  # a camera that granted another size
         started = time.monotonic()
-        if not repeat:
-            self.mjpeg.write(frame)
+        self.mjpeg.write(frame)
         for slot in self._outputs:
             output = slot.output
-            if output is None or (repeat and not output.repeat_when_idle):
+            if output is None:
                 continue
             try:
                 output.write(frame)
@@ -767,8 +763,7 @@ class Pipeline:
                 self._shared.last_error = f"output {slot.uri}: {slot.error}"
                 log.error("output %s failed: %s (reopening in %g s)", slot.uri, exc, OUTPUT_RETRY_S)
                 _close_quietly(output)
-        if not repeat:
-            self._latency.add("output", time.monotonic() - started)
+        self._latency.add("output", time.monotonic() - started)
 
     def _close_outputs(self) -> None:
         for slot in self._outputs:

@@ -42,10 +42,17 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_effects(parser, default_effect="blur")
     add_segmentation(parser)
+    # `--backend cuda`: the CUDA kernels, timed with CUDA events (runtime/cuda/bench.py).
+    backend_option = next(a for a in parser._actions if a.dest == "backend")
+    backend_option.choices = [*(backend_option.choices or ()), "cuda"]
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.backend == "cuda":
+        from runtime.cuda.bench import run_cuda_bench
+
+        return run_cuda_bench(args)
     from runtime.demo import DemoClip
     from runtime.processor import FrameProcessor
 

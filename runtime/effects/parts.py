@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
-from runtime.effects.common import U8, blend, css_blur, overlay
+from runtime.effects.common import U8, blend, css_blur
 
 # body-pix's default palette (RGB), one colour per part id 0-23.
 RAINBOW_PART_COLORS: tuple[tuple[int, int, int], ...] = (
@@ -28,12 +29,14 @@ def draw_colored_parts(
     palette: Sequence[tuple[int, int, int]] = RAINBOW_PART_COLORS,
 ) -> U8:
     """`drawMask(toColoredPartMask(parts, palette), opacity)`: -1 is transparent."""
-    # Index 0 is "no part" (transparent); palette as BGR, premultiplied by its alpha of 1.
-    lut = np.zeros((len(palette) + 1, 3), dtype=np.float32)
-    lut[1:] = np.asarray(palette, dtype=np.float32)[:, ::-1]
-    index = ids.astype(np.intp) + 1
-    alpha = (index > 0).astype(np.float32)
-    return overlay(frame, lut[index], alpha, opacity)
+    # Row 0 is "no part"; the palette is RGB, frames are BGR.
+    lut = np.zeros((len(palette) + 1, 3), dtype=np.uint8)
+    lut[1:] = np.asarray(palette, dtype=np.uint8)[:, ::-1]
+    color = np.take(lut, ids.astype(np.intp) + 1, axis=0)
+    mixed = cv2.addWeighted(frame, 1.0 - opacity, color, opacity, 0.0)
+    out = frame.copy()
+    np.copyto(out, mixed, where=(ids >= 0)[:, :, None])
+    return out
 
 
 def blur_body_parts(

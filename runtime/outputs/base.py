@@ -14,9 +14,6 @@ class FrameOutput(ABC):
     """A sink for composited BGR frames, written from the pipeline's output thread."""
 
     uri: str = ""
-    # A virtual camera must keep receiving frames at its rate even when processing stalls;
-    # a file or the preview only wants frames that are new.
-    repeat_when_idle: bool = False
 
     @property
     @abstractmethod

@@ -34,7 +34,10 @@ class IdleRepeater:
     def _run(self) -> None:
         while not self._stop.wait(self.interval / 2):
             with self._lock:
-                due = self._last is not None and time.monotonic() - self._last_at >= 1.5 * self.interval
+                due = (
+                    self._last is not None
+                    and time.monotonic() - self._last_at >= 1.5 * self.interval
+                )
                 if due and self._last is not None:
                     try:
                         self._send(self._last)

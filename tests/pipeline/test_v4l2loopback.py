@@ -7,6 +7,7 @@ import ctypes
 import glob
 import os
 import platform
+import time
 from pathlib import Path
 
 import cv2
@@ -16,6 +17,7 @@ import pytest
 from convert.errors import UserError
 from runtime.outputs import open_output
 from runtime.outputs import v4l2loopback as v4l2
+from runtime.outputs.repeater import IdleRepeater
 
 pytestmark = pytest.mark.skipif(platform.system() != "Linux", reason="V4L2 exists on Linux only")
 
@@ -135,3 +137,22 @@ def test_loopback_end_to_end() -> None:
         assert got[240, 100, 2] > 200 and got[240, 500, 2] < 50
     finally:
         output.close()
+
+
+def test_idle_repeater_keeps_the_consumer_fed() -> None:
+    sent: list[bytes] = []
+    repeater = IdleRepeater(sent.append, fps=100)
+    try:
+        repeater.submit(b"frame-1")
+        deadline = time.monotonic() + 5
+        while repeater.repeats < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert repeater.repeats >= 3  # stalled: the last frame goes out again by itself
+        assert set(sent) == {b"frame-1"}
+        repeater.submit(b"frame-2")
+        assert sent[-1] == b"frame-2"
+    finally:
+        repeater.close()
+    count = len(sent)
+    time.sleep(0.1)
+    assert len(sent) == count  # closed: nothing more is sent
