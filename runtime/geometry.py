@@ -16,10 +16,11 @@ its NumPy execution so the CUDA kernels can use exactly the same numbers:
 7. threshold: `segmentation > segmentationThreshold` (strictly greater).
 
 Every axis is separable, so each step is a pair of `AxisSampling` (rows, columns): output index
-i reads source indices `idx0[i]`, `idx1[i]` and blends them with weight `frac[i]` (interpolate
-columns first, then rows, in that order, as TF.js does). `valid[i]` is False where the sample
-is outside the source (the result is 0 there). Coordinates are computed in float64 with the
-same operation order as TF.js so boundary rows match bit for bit.
+i reads source indices `idx0[i]`, `idx1[i]` and blends them as a + (b - a) * frac[i]; a read
+whose `valid0[i]` / `valid1[i]` is False yields 0 (zero padding, or TF's extrapolation when
+both are False). Coordinates are computed in float64 with the same operation order as TF.js,
+so the rows and columns TF extrapolates (a float32-rounded box edge past the last row) match.
+Execution: `runtime.resample` (NumPy); the CUDA kernels read the same tables (runtime/cuda).
 """
 
 from __future__ import annotations
@@ -173,6 +174,18 @@ class AxisSampling:
     @property
     def all_valid(self) -> bool:
         return bool(self.valid0.all() and self.valid1.all())
+
+    def part(self, start: int, stop: int) -> AxisSampling:
+        """The outputs start..stop-1 only (to split work; the numbers are unchanged)."""
+        sl = slice(start, stop)
+        return AxisSampling(
+            self.src_size,
+            self.idx0[sl],
+            self.idx1[sl],
+            self.frac[sl],
+            self.valid0[sl],
+            self.valid1[sl],
+        )
 
 
 def _resize_axis(in_size: int, out_size: int, align_corners: bool) -> AxisSampling:

@@ -19,7 +19,7 @@ I8 = npt.NDArray[np.int8]
 
 def person_scores(segment_logits: F32, geometry: FrameGeometry) -> F32:
     """Person probability at frame size: align-corners upsample, sigmoid, crop-and-resize."""
-    return scale_and_crop(segment_logits, geometry)
+    return scale_and_crop(segment_logits, geometry, parallel=True)
 
 
 def threshold(scores: F32, segmentation_threshold: float) -> F32:

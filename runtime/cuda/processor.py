@@ -234,7 +234,9 @@ class _FrameBuffers:
         self.part_prob = DeviceBuffer(dev, (ih, iw, NUM_PARTS), np.float32)
         self.mask = DeviceBuffer(dev, (h, w), np.float32)
         self.state = DeviceBuffer(dev, (h, w), np.float32)  # smoothed mask: the result
-        self.has_state = False
+        self.has_state = False  # a mask has been made (composite may run)
+        self.restart_smoothing = False  # the next mask does not blend with the previous one
+        self.has_ids = False  # the newest segmentation made part ids
         self.ids = DeviceBuffer(dev, (h, w), np.int8)
         self.alpha = DeviceBuffer(dev, (h, w), np.float32)
         # Scratch big enough for any pass at frame size with 3 channels.
@@ -326,6 +328,7 @@ class CudaFrameProcessor:
         if b is None or b.geometry != geometry:
             self.dev.stream.synchronize()
             b = self._buffers = _FrameBuffers(self.dev, geometry, self.frame_format, False)
+            self._staged = None
             if isinstance(self.backend, DeviceSegmentationBackend):
                 self.backend.set_input_size(*geometry.input_size)
         return b
@@ -450,9 +453,11 @@ class CudaFrameProcessor:
                 b.tmp_b.ptr,
             )  # fmt: skip
             mask = b.tmp_b.ptr
-        has_previous = b.has_state and s.smoothing > 0
+        has_previous = b.has_state and not b.restart_smoothing and s.smoothing > 0
         kern.smooth_mask(mask, h * w, s.smoothing, has_previous, b.state.ptr)
         b.has_state = True
+        b.has_ids = parts
+        b.restart_smoothing = False
 
     def segment(self, frame: npt.NDArray[np.uint8], parts: bool | None = None) -> CudaSegmentation:
         """Segment one frame; the mask (and part ids) stay on the GPU for `composite`."""
@@ -564,9 +569,9 @@ class CudaFrameProcessor:
             p["mask_foreground"] = _bgra(m.foreground_color)
             p["mask_background"] = _bgra(m.background_color)
             p["opacity"] = m.opacity
-        elif s.effect == "parts":
-            if result is None or not result.parts:
-                raise UserError("The parts effect needs part ids: segment with parts=True.")
+        elif s.effect == "parts" and b.has_ids:
+            # Without part ids (a mask from before the switch to 'parts') the frame passes
+            # through this once, as the CPU Compositor does.
             if s.parts.face_blur:
                 self.kernels.part_keep(b.ids.ptr, h * w, FACE_PARTS, b.mask.ptr)
                 p["blend"] = 1
@@ -602,7 +607,12 @@ class CudaFrameProcessor:
             or old.internal_resolution != settings.internal_resolution
             or settings.smoothing == 0
         ):
-            self._buffers.has_state = False
+            self._buffers.restart_smoothing = True
+
+    def reset_smoothing(self) -> None:
+        """Forget the previous mask (a new scene or source)."""
+        if self._buffers is not None:
+            self._buffers.restart_smoothing = True
 
     def process(self, frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         """Segment and composite one frame (the frame crosses to the GPU once)."""

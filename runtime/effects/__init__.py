@@ -61,11 +61,11 @@ class Compositor:
             )
         elif s.effect == "parts":
             out = frame
-            if part_ids is None:
-                part_ids = np.where(mask > 0.5, 0, -1).astype(np.int8)
-            if s.parts.face_blur:
-                out = blur_body_parts(out, part_ids, s.parts.face_blur_amount)
-            out = draw_colored_parts(out, part_ids, s.parts.opacity)
+            # No part ids when the mask predates the switch to 'parts': plain frame this once.
+            if part_ids is not None:
+                if s.parts.face_blur:
+                    out = blur_body_parts(out, part_ids, s.parts.face_blur_amount)
+                out = draw_colored_parts(out, part_ids, s.parts.opacity)
         else:
             out = frame
         return flip_horizontal(out) if s.flip_horizontal else out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +60,35 @@ def test_host_struct_layouts_match_the_kernels() -> None:
     assert COMPOSITE_PARAMS_DTYPE.itemsize == int(size.group(1))
     assert RESAMPLE_TAP_DTYPE.itemsize == 12
     assert np.dtype(RESAMPLE_TAP_DTYPE).names == ("i0", "i1", "w1")
+
+
+def test_struct_offsets_match_numpy(nvcc: Path, tmp_path: Path) -> None:
+    """Field by field, the C layout nvcc gives CompositeParams and ResampleTap is the layout
+    the launcher packs (a host program prints offsetof; no GPU needed to run it)."""
+    fields = COMPOSITE_PARAMS_DTYPE.names or ()
+    prints = "\n".join(
+        f'    std::printf("{name} %zu\\n", offsetof(CompositeParams, {name}));' for name in fields
+    )
+    source = tmp_path / "layout.cu"
+    source.write_text(
+        '#include <cstddef>\n#include <cstdio>\n#include "composite.cu"\n'
+        "int main() {\n"
+        f"{prints}\n"
+        '    std::printf("sizeof %zu\\n", sizeof(CompositeParams));\n'
+        '    std::printf("tap %zu %zu %zu %zu\\n", sizeof(ResampleTap), offsetof(ResampleTap, i0),'
+        " offsetof(ResampleTap, i1), offsetof(ResampleTap, w1));\n"
+        "    return 0;\n}\n"
+    )
+    exe = tmp_path / "layout"
+    cmd = [str(nvcc), "-std=c++17", "-I", str(build.KERNEL_DIR), "-o", str(exe), str(source)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+    got = dict(line.split(" ", 1) for line in out.strip().splitlines())
+    for name in fields:
+        assert int(got[name]) == COMPOSITE_PARAMS_DTYPE.fields[name][1], name  # type: ignore[index]
+    assert int(got["sizeof"]) == COMPOSITE_PARAMS_DTYPE.itemsize
+    tap = RESAMPLE_TAP_DTYPE
+    assert got["tap"].split() == [
+        str(tap.itemsize),
+        *(str(tap.fields[n][1]) for n in ("i0", "i1", "w1")),  # type: ignore[index]
+    ]

@@ -77,9 +77,9 @@ def test_preprocess_tables_reproduce_the_cpu_input(
     padded = g.padding.top or g.padding.bottom or g.padding.left or g.padding.right
     assert bool((rows["i0"] == -1).any() or (cols["i0"] == -1).any()) == bool(padded)
     gpu = apply_tables(frame, rows, cols)[:, :, ::-1]
-    # Equal up to float32 rounding (NumPy's vector loops and the GPU round the same formula a
-    # unit in the last place apart at times).
-    np.testing.assert_allclose(gpu, preprocess(frame, g), rtol=0, atol=1e-4)
+    # Equal up to float32 rounding: runtime.resample may interpolate rows first when it shrinks
+    # (about 1e-5 of the value); the kernels always go columns first, as TF.js.
+    np.testing.assert_allclose(gpu, preprocess(frame, g), rtol=0, atol=3e-3)
 
 
 def test_mask_tables_reproduce_the_cpu_scores(frame: np.ndarray) -> None:
@@ -111,13 +111,17 @@ def test_css_blur_filters_reproduce_css_blur(astronaut: np.ndarray, sigma: int) 
     assert diff.mean() < 0.6 and diff.max() <= 3.0, (diff.mean(), diff.max())
 
 
-def test_enlarge_filters_are_two_tap_tables() -> None:
+def test_enlarge_filters_as_two_tap_tables_give_the_same_image() -> None:
+    """The composite kernel enlarges the blurred background through 2-tap tables."""
     f = css_blur_filters(720, 1280, 10)
     assert f.enlarge is not None and f.factor > 1
-    for axis in f.enlarge:
-        table = axis.as_resample_table()
-        assert table.shape == (axis.out_size,)
-        assert (table["i1"] - table["i0"] <= 1).all()
+    rows, cols = f.enlarge
+    small = np.random.default_rng(1).uniform(0, 255, (rows.in_size, cols.in_size, 3))
+    tables = rows.as_resample_table(), cols.as_resample_table()
+    assert all((t["i1"] - t["i0"] <= 1).all() for t in tables)
+    np.testing.assert_allclose(
+        apply_tables(small.astype(np.float32), *tables), apply_filters(small, rows, cols), atol=1e-3
+    )
 
 
 @pytest.mark.parametrize("width", [2, 7])

@@ -95,7 +95,7 @@ def test_preprocess_matches_cpu(
     got = proc.model_input(frame, fp16=fp16).astype(np.float32)
     # fp32: float rounding; fp16: half precision of 0..255 (step 0.125 near 255);
     # YUYV: the decode may round a channel one level apart from OpenCV's fixed point.
-    atol = 1e-3 + (0.13 if fp16 else 0.0) + (1.0 if fmt == "YUYV" else 0.0)
+    atol = 3e-3 + (0.13 if fp16 else 0.0) + (1.0 if fmt == "YUYV" else 0.0)
     np.testing.assert_allclose(got, expected, rtol=0, atol=atol)
     proc.close()
 
