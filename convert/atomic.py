@@ -1,7 +1,8 @@
-"""Writing files so that readers never see a partial one."""
+"""Files: writing them so that readers never see a partial one, and hashing them."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -24,3 +25,11 @@ def write_bytes_atomic(data: bytes, out: Path) -> None:
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

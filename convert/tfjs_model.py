@@ -7,7 +7,6 @@ stored as float32, like JavaScript arithmetic written into a Float32Array.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from convert.atomic import sha256_file
 from convert.errors import UserError
 
 _DTYPE_BYTES = {"float32": 4, "int32": 4, "bool": 1, "uint8": 1, "uint16": 2, "float16": 2}
@@ -125,11 +125,3 @@ def read_model_json(json_path: Path) -> TfjsModel:
             "`convert fetch` again."
         ) from None
     return TfjsModel(json_path, nodes, specs, shards)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

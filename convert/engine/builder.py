@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
-from convert.atomic import write_bytes_atomic
+from convert.atomic import sha256_file, write_bytes_atomic
 from convert.engine.naming import Precision
-from convert.engine.sidecar import TensorSpec, sha256_file
+from convert.engine.sidecar import TensorSpec
 from convert.engine.tensorrt_support import major_version, require_tensorrt
 from convert.errors import UserError
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from convert.atomic import write_bytes_atomic
+from convert.atomic import sha256_file, write_bytes_atomic
 from convert.catalog import DEFAULT_VARIANT, get_variant
 from convert.engine import builder
 from convert.engine.builder import BuiltEngine, OnnxInfo
@@ -21,7 +21,6 @@ from convert.engine.sidecar import (
     EngineSidecar,
     Expected,
     check_engine_files,
-    sha256_file,
     write_sidecar,
 )
 from convert.engine.tensorrt_support import require_tensorrt

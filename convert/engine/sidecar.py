@@ -7,13 +7,12 @@ that rebuilds it, instead of failing deep inside TensorRT or producing garbage.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from convert.atomic import write_bytes_atomic
+from convert.atomic import sha256_file, write_bytes_atomic
 from convert.engine.gpu import GpuInfo, parse_capability
 from convert.engine.naming import ENGINE_SUFFIX, PRECISIONS, Precision, sidecar_path
 from convert.errors import UserError
@@ -140,14 +139,6 @@ def read_sidecar(engine: Path) -> EngineSidecar:
             f"The sidecar {path} of the TensorRT engine is unreadable ({exc}): rebuild the "
             "engine with `python -m convert build-engine` (with --force)."
         ) from None
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

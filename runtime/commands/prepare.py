@@ -10,7 +10,6 @@ only when there is work for them.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import subprocess
@@ -92,13 +91,10 @@ def model_input_size(settings: Settings) -> tuple[int, int]:
     return input_size_for(settings.height, settings.width, settings.internal_resolution, stride)
 
 
-def tensorrt_available() -> bool:
-    """True when the real TensorRT is importable (the stubs package imports as an empty shell)."""
-    try:
-        trt: Any = importlib.import_module("tensorrt")
-    except ImportError:
-        return False
-    return hasattr(trt, "Builder")
+def _tensorrt_available() -> bool:
+    from convert.engine.tensorrt_support import tensorrt_available
+
+    return tensorrt_available()
 
 
 def prepare_model(
@@ -134,7 +130,7 @@ def prepare_model(
     built = False
     if not build_engine or settings.backend == "onnxruntime":
         lines.append("TensorRT engine: not wanted (ONNX Runtime backend configured)")
-    elif not tensorrt_available():
+    elif not _tensorrt_available():
         lines.append(
             "TensorRT engine: TensorRT is not installed on this machine, so the ONNX is "
             "prepared for the CPU backend (ONNX Runtime)"

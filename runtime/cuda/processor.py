@@ -219,13 +219,13 @@ class _FrameBuffers:
         if frame_format == "YUYV":
             if w % 2:
                 raise UserError(f"A YUYV frame must have an even width, not {w}: use {w - 1}.")
-            self.frame = HostFrame(dev, (h, w * 2), np.uint8)
+            self.frame = HostFrame(dev, (h, w, 2), np.uint8)  # cv2's YUYV layout
             self.frame_pitch = w * 2
         else:
             self.frame = HostFrame(dev, (h, w, 3), np.uint8)
             self.frame_pitch = w * 3
         self.out_bgr = HostFrame(dev, (h, w, 3), np.uint8)
-        self.out_yuyv = HostFrame(dev, (h, w * 2), np.uint8) if w % 2 == 0 else None
+        self.out_yuyv = HostFrame(dev, (h, w, 2), np.uint8) if w % 2 == 0 else None
         self.model_input = DeviceBuffer(dev, (ih, iw, 3), np.float16 if fp16 else np.float32)
         self.input_host = HostFrame(dev, (ih, iw, 3), np.float32)  # host-backend staging
         self.segments = DeviceBuffer(dev, (lh, lw), np.float32)
@@ -339,13 +339,16 @@ class CudaFrameProcessor:
         return self.buffers(height, width).frame.host
 
     def frame_size_of(self, frame: npt.NDArray[np.uint8]) -> tuple[int, int]:
-        if self.frame_format == "YUYV":
+        """(h, w) of a BGR [h, w, 3] or YUYV [h, w, 2] (or packed [h, 2w]) frame."""
+        if self.frame_format == "YUYV" and frame.ndim == 2:
             return frame.shape[0], frame.shape[1] // 2
         return frame.shape[0], frame.shape[1]
 
     def _stage_frame(self, frame: npt.NDArray[np.uint8]) -> _FrameBuffers:
         h, w = self.frame_size_of(frame)
         b = self.buffers(h, w)
+        if frame.ndim == 2 and self.frame_format == "YUYV" and frame.shape == (h, 2 * w):
+            frame = frame.reshape(h, w, 2)
         if frame.shape != b.frame.host.shape or frame.dtype != np.uint8:
             raise UserError(
                 f"Frame of shape {frame.shape} is not a {w}x{h} {self.frame_format} uint8 frame: "
@@ -534,7 +537,7 @@ class CudaFrameProcessor:
         self, frame: npt.NDArray[np.uint8], result: CudaSegmentation | None = None
     ) -> npt.NDArray[np.uint8]:
         """The effect applied to `frame` with the newest mask, as BGR [h, w, 3] or YUYV
-        [h, 2w] (`output_format`). The returned array is reused by the next call."""
+        [h, w, 2] (`output_format`). The returned array is reused by the next call."""
         with self._lock, self.dev.active():
             return self._composite(frame, result)
 
@@ -588,10 +591,7 @@ class CudaFrameProcessor:
         out = b.out_yuyv if self.output_format == "YUYV" else b.out_bgr
         if out is None:
             raise UserError(f"YUYV output needs an even frame width, not {w}.")
-        p["out"], p["out_pitch"] = (
-            out.device_ptr,
-            out.host.shape[1] * (1 if self.output_format == "YUYV" else 3),
-        )
+        p["out"], p["out_pitch"] = out.device_ptr, w * (2 if self.output_format == "YUYV" else 3)
         p["out_format"] = k.FORMATS[self.output_format]
         self.kernels.composite(p)
         out.download()

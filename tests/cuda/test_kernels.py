@@ -30,8 +30,8 @@ VARIANT = "mobilenet-float-050-stride16"
 def device() -> Iterator[CudaDevice]:
     try:
         import pycuda.driver as cuda
-    except ImportError:
-        pytest.skip("pycuda is not installed (pip install '.[gpu]' with the CUDA toolkit)")
+    except ImportError as exc:  # not installed, or no libcuda (no NVIDIA driver)
+        pytest.skip(f"pycuda cannot be imported ({exc}): pip install '.[gpu]' on a CUDA machine")
     try:
         cuda.init()
         count = cuda.Device.count()

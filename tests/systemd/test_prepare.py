@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.commands.prepare import tensorrt_available
+from convert.engine.tensorrt_support import tensorrt_available
 
 VARIANT = "mobilenet-float-050-stride16"
 
