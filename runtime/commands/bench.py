@@ -41,10 +41,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--warmup", type=int, default=10, help="untimed frames first")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_effects(parser, default_effect="blur")
-    add_segmentation(parser)
     # `--backend cuda`: the CUDA kernels, timed with CUDA events (runtime/cuda/bench.py).
-    backend_option = next(a for a in parser._actions if a.dest == "backend")
-    backend_option.choices = [*(backend_option.choices or ()), "cuda"]
+    add_segmentation(parser, extra_backends=("cuda",))
     parser.set_defaults(func=run)
 
 

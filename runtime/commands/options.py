@@ -37,7 +37,7 @@ def rgba(text: str) -> tuple[int, int, int, int]:
     return values[0], values[1], values[2], values[3]
 
 
-def add_segmentation(parser: argparse.ArgumentParser) -> None:
+def add_segmentation(parser: argparse.ArgumentParser, extra_backends: tuple[str, ...] = ()) -> None:
     group = parser.add_argument_group("segmentation")
     group.add_argument(
         "--variant", default=DEFAULT_VARIANT, help=f"model variant (default {DEFAULT_VARIANT})"
@@ -53,7 +53,10 @@ def add_segmentation(parser: argparse.ArgumentParser) -> None:
         "--threshold", type=float, default=0.7, help="segmentationThreshold (default 0.7)"
     )
     group.add_argument(
-        "--backend", choices=["auto", "onnxruntime", "tensorrt"], default="auto", help="backend"
+        "--backend",
+        choices=["auto", "onnxruntime", "tensorrt", *extra_backends],
+        default="auto",
+        help="backend",
     )
     group.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
 
