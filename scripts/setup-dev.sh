@@ -20,6 +20,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     fi
 fi
 
+# The official TensorFlow.js BodyPix library, run in Node by the tests that compare with it.
+if command -v npm >/dev/null 2>&1 && [ ! -d tools/reference/node_modules ]; then
+    npm ci --prefix tools/reference --no-audit --no-fund --loglevel=error \
+        || echo "setup: npm ci in tools/reference failed; the TensorFlow.js comparison skips" >&2
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
