@@ -65,6 +65,19 @@ def load_image(path: str | Path) -> U8:
     return to_bgr8(image, name=f"Image {path}")
 
 
+def scale_to_cover(image: U8, height: int, width: int) -> U8:
+    """Scale keeping the aspect ratio so the image covers (h, w), then centre-crop: no distortion."""
+    ih, iw = image.shape[:2]
+    if (ih, iw) == (height, width):
+        return image
+    scale = max(height / ih, width / iw)
+    sh, sw = max(height, round(ih * scale)), max(width, round(iw * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    scaled = cv2.resize(image, (sw, sh), interpolation=interp)
+    top, left = (sh - height) // 2, (sw - width) // 2
+    return np.ascontiguousarray(scaled[top : top + height, left : left + width])
+
+
 def write_image(path: str | Path, image: np.ndarray) -> None:
     """Encode by the file's extension and write atomically (temp file + rename)."""
     path = Path(path)

@@ -23,12 +23,12 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, Field
 
+from runtime.images import scale_to_cover
 from runtime.outputs import FrameOutput, MjpegOutput, open_output
 from runtime.outputs.base import BGRFrame
 from runtime.outputs.status_card import status_card
 from runtime.settings import Settings
 from runtime.sources import FrameSource, SourceInfo, open_source
-from runtime.sources.image import fit_cover
 from runtime.sources.uri import parse_output_uri, parse_source_uri
 from runtime.systemd_notify import SystemdNotifier
 
@@ -746,7 +746,8 @@ class Pipeline:
     def _write(self, frame: BGRFrame, settings: Settings) -> None:
         size = (settings.width, settings.height)
         if (frame.shape[1], frame.shape[0]) != size:
-            frame = fit_cover(frame, *size)  # a camera that granted another size
+            # A camera that granted another size than asked for.
+            frame = scale_to_cover(frame, settings.height, settings.width)
         started = time.monotonic()
         self.mjpeg.write(frame)
         for slot in self._outputs:

@@ -11,22 +11,12 @@ import numpy as np
 from convert.errors import UserError
 from runtime.effects.blur import person_alpha
 from runtime.effects.common import F32, U8, blend
+from runtime.images import load_image, scale_to_cover
 
 log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg"})
 # With no background chosen yet the person is shown over a neutral grey (BGR).
 DEFAULT_COLOR = (128, 128, 128)
-
-
-def scale_to_cover(image: U8, height: int, width: int) -> U8:
-    """Scale keeping the aspect ratio so the image covers (h, w), then centre-crop: no distortion."""
-    ih, iw = image.shape[:2]
-    scale = max(height / ih, width / iw)
-    sh, sw = max(height, round(ih * scale)), max(width, round(iw * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    scaled = cv2.resize(image, (sw, sh), interpolation=interp)
-    top, left = (sh - height) // 2, (sw - width) // 2
-    return np.ascontiguousarray(scaled[top : top + height, left : left + width])
 
 
 class Background:
@@ -52,8 +42,6 @@ class Background:
                 )
             self._video.set(cv2.CAP_PROP_POS_FRAMES, 0)
         else:
-            from runtime.images import load_image
-
             self._still = load_image(self.path)
 
     def frame(self, height: int, width: int) -> U8:

@@ -4,24 +4,10 @@ from __future__ import annotations
 
 import os
 
-import cv2
-import numpy as np
-
+from convert.errors import UserError
+from runtime.images import load_image, scale_to_cover
 from runtime.sources.base import BGRFrame, FrameSource, Pacer, SourceInfo, SourceUnavailable
 from runtime.sources.uri import MediaUri
-
-
-def fit_cover(image: BGRFrame, width: int, height: int) -> BGRFrame:
-    """Scale to cover width x height and crop the centre: no distortion, no borders."""
-    h, w = image.shape[:2]
-    if (w, h) == (width, height):
-        return image
-    scale = max(width / w, height / h)
-    new_w, new_h = max(width, round(w * scale)), max(height, round(h * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
-    x, y = (new_w - width) // 2, (new_h - height) // 2
-    return np.ascontiguousarray(resized[y : y + height, x : x + width])
 
 
 class ImageSource(FrameSource):
@@ -33,15 +19,11 @@ class ImageSource(FrameSource):
         self._frame: BGRFrame | None = None
 
     def open(self) -> SourceInfo:
-        if not os.path.isfile(self.path):
-            raise SourceUnavailable(
-                f"Image {self.path} does not exist; check the path in the source setting."
-            )
-        # IMREAD_COLOR turns grayscale, alpha and 16-bit images into 8-bit BGR.
-        image = cv2.imread(self.path, cv2.IMREAD_COLOR)
-        if image is None:
-            raise SourceUnavailable(f"Image {self.path} cannot be decoded; use a JPEG or PNG file.")
-        self._frame = fit_cover(np.asarray(image, dtype=np.uint8), self.width, self.height)
+        try:
+            image = load_image(self.path)
+        except UserError as exc:
+            raise SourceUnavailable(f"{exc} (source setting)") from None
+        self._frame = scale_to_cover(image, self.height, self.width)
         return SourceInfo(
             "image",
             f"image {os.path.basename(self.path)}",

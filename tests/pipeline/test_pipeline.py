@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
+from runtime.images import scale_to_cover
 from runtime.pipeline import Pipeline, PipelineStatus
 from runtime.settings import Settings
-from runtime.sources.image import fit_cover
 from runtime.systemd_notify import SystemdNotifier
 
 pytestmark = pytest.mark.slow
@@ -84,7 +84,7 @@ def test_image_source_into_file_and_mjpeg(
     # same mask every frame), and that differs from the raw frame: the effect is applied.
     photo = cv2.imread(str(photo_path))
     assert photo is not None
-    raw = fit_cover(np.asarray(photo, np.uint8), *SIZE)
+    raw = scale_to_cover(np.asarray(photo, np.uint8), SIZE[1], SIZE[0])
     processor = FrameProcessor(s)
     expected = processor.composite(raw, processor.segment(raw)).astype(int)
     processor.close()

@@ -12,7 +12,7 @@ from runtime.demo import DemoClip
 from runtime.effects import Compositor
 from runtime.effects.common import css_blur
 from runtime.effects.parts import RAINBOW_PART_COLORS
-from runtime.effects.replace import scale_to_cover
+from runtime.images import scale_to_cover
 from runtime.settings import Settings
 
 H, W = 120, 160
