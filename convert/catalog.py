@@ -86,11 +86,13 @@ def get_variant(name: str) -> Variant:
         raise UserError(f"Unknown BodyPix variant {name!r}: {hint}") from None
 
 
+def user_cache_dir() -> Path:
+    """The appliance's folder in the user's cache (XDG_CACHE_HOME, else ~/.cache)."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "bodypix-appliance"
+
+
 def default_models_dir() -> Path:
     """Where fetched models, exported ONNX files and engines live unless told otherwise."""
     env = os.environ.get(MODELS_DIR_ENV)
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "bodypix-appliance" / "models"
+    return Path(env) if env else user_cache_dir() / "models"

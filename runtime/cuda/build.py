@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from convert.catalog import user_cache_dir
 from convert.errors import UserError
 
 if TYPE_CHECKING:
@@ -110,11 +111,7 @@ def sources_digest() -> str:
 
 def cache_dir() -> Path:
     env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "bodypix-appliance" / "cuda"
+    return Path(env) if env else user_cache_dir() / "cuda"
 
 
 def arch_of(compute_capability: tuple[int, int]) -> str:
