@@ -5,7 +5,7 @@ STATE ?= .cache/state
 # Offline machines (CI, this workplace): use the model mirror beside the checkout when present.
 export BODYPIX_MODEL_MIRROR ?= $(wildcard $(CURDIR)/../shared/models/bodypix)
 
-.PHONY: run test setup lint typecheck pytest
+.PHONY: run test setup test-tools lint typecheck pytest
 
 # Sets up the virtual environment (with the conversion stack) and runs the panel with a live
 # processed preview; with no camera it uses the built-in demo source.
@@ -25,5 +25,8 @@ typecheck:
 pytest:
 	$(VENV)/bin/python -m pytest
 
+test-tools:
+	bash scripts/setup-dev.sh --test-tools
+
 # The whole test suite: lint, types, tests (what .ci/run runs).
-test: setup lint typecheck pytest
+test: test-tools lint typecheck pytest
