@@ -103,10 +103,6 @@ class SessionStore:
         with self._lock:
             self._sessions.pop(token or "", None)
 
-    def revoke_all(self) -> None:
-        with self._lock:
-            self._sessions.clear()
-
     def _expire(self, now: float) -> None:
         for token in [t for t, expiry in self._sessions.items() if expiry < now]:
             del self._sessions[token]

@@ -11,7 +11,6 @@ from pathlib import Path
 from convert.errors import UserError
 
 FORMAT_VERSION = "1"
-PREFIX = "bodypix."
 VARIANT = "bodypix.variant"
 ARCHITECTURE = "bodypix.architecture"
 STRIDE = "bodypix.stride"
