@@ -1,53 +1,129 @@
 """`v4l2loopback:///dev/video10`: the virtual camera the meeting software opens.
 
-Written with V4L2 ioctls directly rather than pyvirtualcam, because the
+Written with V4L2 ioctls directly (ctypes + fcntl) rather than pyvirtualcam, because the
 format must be YUYV (what Chrome, Firefox, Zoom and Teams accept) and be set with
 VIDIOC_S_FMT before the first frame, and every failure must be explained in one sentence:
 pyvirtualcam converts to I420 and reports failures as generic errors.
 
-The V4L2 structures, ioctl numbers and constants come from linuxpy (`linuxpy.video.raw`,
-generated from linux/videodev2.h); the calls are its `set_raw_format` (VIDIOC_S_FMT with the
-request we fill: its `set_format` leaves field and colorspace to the driver) and
-`read_capabilities` (VIDIOC_QUERYCAP). Frames go out with write(); linuxpy's `VideoOutput`
-helper is not used because it issues STREAMON and picks mmap I/O whenever the driver offers
-STREAMING, which v4l2loopback does. linuxpy ships no py.typed marker: mypy sees it untyped.
+Why our own ctypes structures and not linuxpy (checked linuxpy 0.25.0 for issue 16): its
+`linuxpy.video` covers what this writer needs. `raw.v4l2_format`, `raw.v4l2_pix_format` and
+`raw.v4l2_capability` have the kernel layout (208, 48 and 104 bytes, as ours); `raw.IOC.S_FMT`,
+`raw.IOC.G_FMT`, `raw.IOC.QUERYCAP`, `raw.PixelFormat.YUYV`, `raw.BufType.VIDEO_OUTPUT`,
+`raw.Field.NONE`, `raw.Colorspace.SRGB`, `raw.Capability.VIDEO_OUTPUT` / `DEVICE_CAPS` are
+there; `device.set_raw_format(fd, fmt)` issues VIDIOC_S_FMT with a request we fill (its
+`set_format` / `VideoOutput.set_format` leave field and colorspace to the driver),
+`device.read_capabilities(fd)` VIDIOC_QUERYCAP, and `Device.write()` write() I/O (its
+`VideoOutput` helper would also STREAMON and pick mmap I/O when the driver offers STREAMING,
+which v4l2loopback does, so only those lower-level calls would fit). It is not used because:
+(1) linuxpy is GPL-3.0-or-later and this project is Apache-2.0, so making it a dependency is a
+licensing decision for the project, not a refactoring; (2) it ships no py.typed marker, so
+mypy treats it as untyped and would check none of these calls. What stays here is the subset
+of linux/videodev2.h we use; tests/pipeline/test_v4l2loopback.py pins its layout and ioctl
+numbers to the header.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
+import fcntl
 import os
 import stat
-from typing import Any
 
 import cv2
 import numpy as np
-from linuxpy.video import raw
-from linuxpy.video.device import read_capabilities, set_raw_format
 
 from convert.errors import UserError
 from runtime.outputs.base import BGRFrame, FrameOutput
 from runtime.outputs.repeater import IdleRepeater
 
-V4L2_PIX_FMT_YUYV = int(raw.PixelFormat.YUYV)
+# --- linux/videodev2.h (the subset we use) ----------------------------------------------------
+V4L2_BUF_TYPE_VIDEO_OUTPUT = 2
+V4L2_FIELD_NONE = 1
+V4L2_COLORSPACE_SRGB = 8
+V4L2_CAP_VIDEO_CAPTURE = 0x00000001
+V4L2_CAP_VIDEO_OUTPUT = 0x00000002
+V4L2_CAP_DEVICE_CAPS = 0x80000000
 LOOPBACK_DRIVER = "v4l2 loopback"
 MODULE_HINT = (
     "sudo modprobe v4l2loopback devices=1 video_nr={nr} exclusive_caps=1 card_label=BodyPix"
 )
 
 
-def yuyv_format(width: int, height: int) -> Any:
-    """The VIDIOC_S_FMT request (struct v4l2_format): YUYV 4:2:2, progressive, sRGB, packed."""
-    fmt = raw.v4l2_format()
-    fmt.type = raw.BufType.VIDEO_OUTPUT
+def v4l2_fourcc(code: str) -> int:
+    a, b, c, d = (ord(ch) for ch in code)
+    return a | (b << 8) | (c << 16) | (d << 24)
+
+
+V4L2_PIX_FMT_YUYV = v4l2_fourcc("YUYV")
+
+
+class V4l2PixFormat(ctypes.Structure):
+    _fields_ = [
+        ("width", ctypes.c_uint32),
+        ("height", ctypes.c_uint32),
+        ("pixelformat", ctypes.c_uint32),
+        ("field", ctypes.c_uint32),
+        ("bytesperline", ctypes.c_uint32),
+        ("sizeimage", ctypes.c_uint32),
+        ("colorspace", ctypes.c_uint32),
+        ("priv", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
+        ("ycbcr_enc", ctypes.c_uint32),
+        ("quantization", ctypes.c_uint32),
+        ("xfer_func", ctypes.c_uint32),
+    ]
+
+
+class _V4l2FormatUnion(ctypes.Union):
+    # The kernel union also holds struct v4l2_window, whose pointers make it 8-byte aligned
+    # on 64-bit: the c_uint64 member reproduces that alignment (type at 0, fmt at 8).
+    _fields_ = [
+        ("pix", V4l2PixFormat),
+        ("raw_data", ctypes.c_uint8 * 200),
+        ("_align", ctypes.c_uint64),
+    ]
+
+
+class V4l2Format(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_uint32), ("fmt", _V4l2FormatUnion)]
+
+
+class V4l2Capability(ctypes.Structure):
+    _fields_ = [
+        ("driver", ctypes.c_char * 16),
+        ("card", ctypes.c_char * 32),
+        ("bus_info", ctypes.c_char * 32),
+        ("version", ctypes.c_uint32),
+        ("capabilities", ctypes.c_uint32),
+        ("device_caps", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32 * 3),
+    ]
+
+
+def _ioc(direction: int, kind: str, number: int, size: int) -> int:
+    # asm-generic/ioctl.h: dir:2 | size:14 | type:8 | nr:8 (x86, ARM; the Jetson is aarch64).
+    return (direction << 30) | (size << 16) | (ord(kind) << 8) | number
+
+
+_IOC_WRITE, _IOC_READ = 1, 2
+VIDIOC_QUERYCAP = _ioc(_IOC_READ, "V", 0, ctypes.sizeof(V4l2Capability))
+VIDIOC_G_FMT = _ioc(_IOC_READ | _IOC_WRITE, "V", 4, ctypes.sizeof(V4l2Format))
+VIDIOC_S_FMT = _ioc(_IOC_READ | _IOC_WRITE, "V", 5, ctypes.sizeof(V4l2Format))
+
+
+def yuyv_format(width: int, height: int) -> V4l2Format:
+    """The VIDIOC_S_FMT request: YUYV 4:2:2, progressive, sRGB, tightly packed."""
+    fmt = V4l2Format()
+    fmt.type = V4L2_BUF_TYPE_VIDEO_OUTPUT
     pix = fmt.fmt.pix
     pix.width, pix.height = width, height
     pix.pixelformat = V4L2_PIX_FMT_YUYV
-    pix.field = raw.Field.NONE
+    pix.field = V4L2_FIELD_NONE
     pix.bytesperline = width * 2
     pix.sizeimage = width * height * 2
-    pix.colorspace = raw.Colorspace.SRGB
+    pix.colorspace = V4L2_COLORSPACE_SRGB
     return fmt
 
 
@@ -97,24 +173,23 @@ class V4l2LoopbackOutput(FrameOutput):
             raise
 
     def _configure(self, hint: str) -> None:
+        cap = V4l2Capability()
         try:
-            cap = read_capabilities(self._fd)
+            fcntl.ioctl(self._fd, VIDIOC_QUERYCAP, cap)
         except OSError as exc:
             raise UserError(
                 f"{self.device} is not a V4L2 device ({os.strerror(exc.errno or 0)}); give the loopback device, e.g. v4l2loopback:///dev/video10."
             ) from None
-        caps = (
-            cap.device_caps if cap.capabilities & raw.Capability.DEVICE_CAPS else cap.capabilities
-        )
+        caps = cap.device_caps if cap.capabilities & V4L2_CAP_DEVICE_CAPS else cap.capabilities
         driver = cap.driver.decode(errors="replace")
         self.card = cap.card.decode(errors="replace")
-        if driver != LOOPBACK_DRIVER and not caps & raw.Capability.VIDEO_OUTPUT:
+        if driver != LOOPBACK_DRIVER and not caps & V4L2_CAP_VIDEO_OUTPUT:
             raise UserError(
                 f"{self.device} is a camera ({driver}: {self.card}), not a v4l2loopback virtual camera; give the loopback device (`v4l2-ctl --list-devices` lists it) or run `{hint}`."
             )
         fmt = yuyv_format(self.width, self.height)
         try:
-            set_raw_format(self._fd, fmt)
+            fcntl.ioctl(self._fd, VIDIOC_S_FMT, fmt)
         except OSError as exc:
             if exc.errno == errno.EINVAL:
                 raise UserError(

@@ -13,7 +13,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from linuxpy.video import raw
 
 from convert.errors import UserError
 from runtime.outputs import open_output
@@ -25,24 +24,24 @@ pytestmark = pytest.mark.skipif(platform.system() != "Linux", reason="V4L2 exist
 
 @pytest.mark.skipif(ctypes.sizeof(ctypes.c_void_p) != 8, reason="layout checked for 64-bit ABIs")
 def test_struct_layout_matches_videodev2_h() -> None:
-    # Values from linux/videodev2.h on x86_64 and aarch64 (the Jetson): linuxpy's must match.
-    assert ctypes.sizeof(raw.v4l2_pix_format) == 48
-    assert ctypes.sizeof(raw.v4l2_format) == 208
-    assert raw.v4l2_format.fmt.offset == 8
-    assert ctypes.sizeof(raw.v4l2_capability) == 104
-    assert raw.v4l2_capability.capabilities.offset == 84
-    assert raw.IOC.QUERYCAP & 0xFFFFFFFF == 0x80685600
-    assert raw.IOC.G_FMT & 0xFFFFFFFF == 0xC0D05604
-    assert raw.IOC.S_FMT & 0xFFFFFFFF == 0xC0D05605
+    # Values from linux/videodev2.h on x86_64 and aarch64 (the Jetson).
+    assert ctypes.sizeof(v4l2.V4l2PixFormat) == 48
+    assert ctypes.sizeof(v4l2.V4l2Format) == 208
+    assert v4l2.V4l2Format.fmt.offset == 8
+    assert ctypes.sizeof(v4l2.V4l2Capability) == 104
+    assert v4l2.V4l2Capability.capabilities.offset == 84
+    assert v4l2.VIDIOC_QUERYCAP == 0x80685600
+    assert v4l2.VIDIOC_G_FMT == 0xC0D05604
+    assert v4l2.VIDIOC_S_FMT == 0xC0D05605
     assert v4l2.V4L2_PIX_FMT_YUYV == 0x56595559
 
 
 def test_format_request_is_packed_yuyv_output() -> None:
     fmt = v4l2.yuyv_format(1280, 720)
-    request = bytes(fmt)
+    raw = bytes(fmt)
     # struct v4l2_format as the kernel reads it: type, padding, then v4l2_pix_format.
-    words = np.frombuffer(request[8:56], dtype="<u4")
-    assert int.from_bytes(request[:4], "little") == raw.BufType.VIDEO_OUTPUT == 2
+    words = np.frombuffer(raw[8:56], dtype="<u4")
+    assert int.from_bytes(raw[:4], "little") == v4l2.V4L2_BUF_TYPE_VIDEO_OUTPUT == 2
     assert words.tolist()[:7] == [
         1280,
         720,
