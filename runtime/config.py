@@ -29,7 +29,6 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
-    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -183,11 +182,8 @@ class _Environment(EnvSettingsSource):
         return "the environment"
 
 
-class _Flags(InitSettingsSource):
-    """Command-line flags: the init values of the settings class."""
-
-    def origin(self, key: str) -> str:
-        return f"option --{key.replace('_', '-')}"
+def _flag_origin(key: str) -> str:
+    return f"option --{key.replace('_', '-')}"
 
 
 def _origins(
@@ -197,9 +193,8 @@ def _origins(
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}
     for source in reversed(sources):
-        describe = getattr(source, "origin", None)
-        if describe is None:
-            continue
+        # The init values (pydantic-settings' own InitSettingsSource) are the flags.
+        describe = getattr(source, "origin", _flag_origin)
         for key, value in _flatten(source()).items():
             values[key], origin[key] = value, describe(key)
     return values, origin
@@ -234,9 +229,9 @@ def load_settings(
             dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
-            # Highest priority first: flags, then the environment, then the file.
+            # Highest priority first: flags (the init values), then the environment, the file.
             sources = (
-                _Flags(settings_cls, flags),
+                init_settings,
                 _Environment(settings_cls, env),
                 _ConfigFile(settings_cls, file, required),
             )
@@ -244,7 +239,7 @@ def load_settings(
             return sources
 
     try:
-        loaded = Layered()
+        loaded = Layered(**flags)
     except ValidationError as exc:
         values, origin = _origins(used[-1]) if used else ({}, {})
         raise UserError(describe_validation_error(exc, origin, values)) from None

@@ -202,3 +202,10 @@ def test_settings_elsewhere_ignore_the_environment(monkeypatch: pytest.MonkeyPat
 
 def test_result_is_a_plain_settings(config: Path) -> None:
     assert type(load_settings(config, environ={})) is Settings
+
+
+def test_nested_flags_win_and_are_named(config: Path) -> None:
+    environ = {"BODYPIX_MASK__OPACITY": "0.9"}
+    assert load_settings(config, {"mask.opacity": 0.2}, environ).mask.opacity == 0.2
+    with pytest.raises(UserError, match=r"Key 'mask.opacity' in option --mask.opacity "):
+        load_settings(config, {"mask.opacity": 2}, environ)
