@@ -59,13 +59,3 @@ def tensorrt_version() -> str | None:
     """The running TensorRT version ("10.3.0.30"), or None without TensorRT."""
     module = _load()
     return str(module.__version__) if module is not None else None
-
-
-def major_version(version: str) -> int:
-    """8 for "8.5.2.2", 10 for "10.3.0.30"."""
-    try:
-        return int(version.split(".", 1)[0])
-    except ValueError:
-        raise UserError(
-            f"Cannot read the TensorRT version {version!r}: reinstall TensorRT's Python bindings."
-        ) from None
