@@ -124,9 +124,10 @@ def resolve_precision(
         )
     if wanted is not None:
         return wanted
-    if not fast:
-        log.info("the %s has no fast FP16: building an FP32 engine", gpu.name)
-    return "fp16" if fast else "fp32"
+    if fast:
+        return "fp16"
+    log.info("the %s has no fast FP16: building an FP32 engine", gpu.name)
+    return "fp32"
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def build_serialized_engine(request: BuildRequest) -> BuiltEngine:
     config = builder.create_builder_config()
     if plan.fp16_flag:
         config.set_flag(trt.BuilderFlag.FP16)  # weak typing: 8.5 to 10.x only (plan_build)
-    if plan.precision == "fp32" and plan.typing == "weak" and hasattr(trt.BuilderFlag, "TF32"):
+    if plan.precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
         config.clear_flag(trt.BuilderFlag.TF32)  # really FP32, comparable with ONNX Runtime
     if request.workspace_mib is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, request.workspace_mib << 20)

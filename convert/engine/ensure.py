@@ -149,7 +149,7 @@ def ensure_engine(
     """A current engine for `target` on this GPU and TensorRT: the existing one, or a new build."""
     validate_options(precision, workspace_mib, dla_core)
     check_dla_target(target, dla_core)
-    trt_version = require_tensorrt(PURPOSE)
+    trt_version = require_tensorrt(PURPOSE, with_pycuda=True)
     api = tensorrt_api.probe(trt_version)
     gpu = current_gpu()
     if dla_core is not None:
