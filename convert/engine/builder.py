@@ -46,7 +46,7 @@ class OnnxInfo:
     stride: int | None
     input_name: str
     input_shape: tuple[int | None, ...]  # None for a symbolic dimension
-    is_fp16: bool  # the graph computes in FP16 (its float weights are FP16)
+    is_fp16: bool  # the graph computes in FP16 (float32 only at its edges)
     node_labels: tuple[str, ...]  # "Conv 'name'" per node, for parser errors
 
     @property
@@ -104,7 +104,10 @@ def inspect_onnx(path: Path) -> OnnxInfo:
         stride=int(stride) if stride and stride.isdigit() else None,
         input_name=inputs[0].name,
         input_shape=shape,
-        is_fp16=float_types == {onnx.TensorProto.FLOAT16},
+        # Our exports record it; a foreign file computes in FP16 when its weights are FP16.
+        is_fp16=meta[md.PRECISION] == "fp16"
+        if md.PRECISION in meta
+        else onnx.TensorProto.FLOAT16 in float_types,
         node_labels=tuple(f"{n.op_type} {n.name!r}" for n in graph.node),
     )
 

@@ -15,6 +15,7 @@ import pytest
 
 from convert import metadata as md
 from convert.cli import main
+from convert.engine.builder import inspect_onnx
 from convert.errors import UserError
 from convert.metadata import read_onnx_metadata
 from convert.onnx_export import default_onnx_path, ensure_onnx, export_onnx
@@ -143,9 +144,12 @@ def test_fp16_export_computes_in_fp16_behind_a_float32_interface(
     assert path.name.endswith("-fp16.onnx")
     model = onnx.load(str(path))
     onnx.checker.check_model(model, full_check=True)
-    float_types = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16}
-    weights = {i.data_type for i in model.graph.initializer} & float_types
-    assert weights == {onnx.TensorProto.FLOAT16}
+    weights = {i.name: i.data_type for i in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    # Every convolution computes in FP16 but the first depthwise one (kept FP32 for accuracy).
+    assert [weights[n.input[1]] for n in convs[2:]] == [onnx.TensorProto.FLOAT16] * 27
+    assert weights[convs[0].input[1]] == onnx.TensorProto.FLOAT16
+    assert weights[convs[1].input[1]] == onnx.TensorProto.FLOAT
     # The interface is the FP32 file's: names, shapes and float32 types (Casts at the edges).
     assert [i.name for i in model.graph.input] == ["image"]
     assert [o.name for o in model.graph.output] == ["segments", "part_heatmaps"]
@@ -158,6 +162,8 @@ def test_fp16_export_computes_in_fp16_behind_a_float32_interface(
     # The FP32 file of the same variant and size is a different, current file.
     fp32 = exported(STRIDE8)
     assert fp32 != path and read_onnx_metadata(fp32)[md.PRECISION] == "fp32"
+    # What build-engine reads to pick its network typing.
+    assert inspect_onnx(path).precision == "fp16" and inspect_onnx(fp32).precision == "fp32"
     stamp = path.stat().st_mtime_ns
     assert ensure_onnx(STRIDE8, h, w, models_dir=models_dir, precision="fp16") == path
     assert path.stat().st_mtime_ns == stamp

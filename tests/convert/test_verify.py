@@ -48,11 +48,12 @@ def test_export_matches_tensorflow_on_real_photos(
         assert r.passes(DEFAULT_MAX_LOGIT_DIFF, DEFAULT_MAX_DIFFERING), r
 
 
-# FP16: one float and two quantised variants, stride 16 and stride 8 (dilated convolutions).
+# FP16: float and quantised, stride 16 and stride 8 (dilated convolutions); float-050-stride8
+# is the one that needs its first depthwise convolution in FP32 (0.67 % of pixels otherwise).
 FP16_VARIANTS = [
     "mobilenet-float-050-stride16",
     "mobilenet-quant1-050-stride8",
-    "mobilenet-quant2-075-stride8",
+    "mobilenet-float-050-stride8",
 ]
 
 
