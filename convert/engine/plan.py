@@ -28,9 +28,6 @@ from convert.metadata import Precision
 NetworkTyping = Literal["weak", "strong"]
 # From this version on NVIDIA deprecates weak typing: FP16 engines come from an FP16 ONNX file.
 WEAK_TYPING_DEPRECATED = (10, 12)
-# Strongly typed networks exist from 9.x on (there was no public 9.x for JetPack or desktops:
-# in practice 10.0).
-STRONG_TYPING_ADDED = (9, 0)
 
 
 @dataclass(frozen=True)
