@@ -69,7 +69,7 @@ class BuildPlan:
     deprecated: bool = False  # relies on an API NVIDIA has deprecated in this version
 
     def describe(self) -> str:
-        """For logs and the sidecar: 'weakly typed, FP16 builder flag, FP32 ONNX'."""
+        """For logs: 'weakly typed, FP16 builder flag, FP32 ONNX'."""
         how = "FP16 builder flag" if self.fp16_flag else "types from the ONNX file"
         return f"{self.typing}ly typed, {how}, {self.onnx_precision.upper()} ONNX"
 
@@ -85,7 +85,8 @@ def plan_build(api: TensorRTApi, precision: Precision, onnx: Precision | None) -
     - FP16 on 10.12+ (weak typing deprecated) and 11.x (removed): FP16 ONNX, strongly typed.
     """
     explicit_batch = api.explicit_batch_flag and api.version[0] < 10
-    strong_flag = api.strongly_typed_flag and api.has_strong_typing
+    # 11.x keeps STRONGLY_TYPED only for compatibility and ignores it: not passed there.
+    strong_flag = api.strongly_typed_flag and api.version[0] < 11
 
     def plan(
         onnx_precision: Precision, typing: NetworkTyping, deprecated: bool = False
