@@ -7,8 +7,14 @@ imported, so reading it never loads TensorFlow.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from convert.errors import UserError
+
+# What the graph computes in. Input and outputs stay float32 either way (an FP16 file casts at
+# its edges), so the runtime feeds and reads both alike.
+Precision = Literal["fp16", "fp32"]
+PRECISIONS: tuple[Precision, ...] = ("fp16", "fp32")
 
 FORMAT_VERSION = "1"
 VARIANT = "bodypix.variant"
@@ -24,6 +30,7 @@ OUTPUTS = "bodypix.outputs"
 SOURCE_SHA256 = "bodypix.source_sha256"
 TOOLS = "bodypix.tools"
 FORMAT = "bodypix.format_version"
+PRECISION = "bodypix.precision"  # "fp32" or "fp16"
 
 DYNAMIC = "dynamic"
 INPUT_FORMAT_VALUE = "NHWC float32 RGB 0-255"
@@ -51,3 +58,14 @@ def read_onnx_metadata(path: str | Path) -> dict[str, str]:
             "`python -m convert export-onnx`."
         ) from None
     return {p.key: p.value for p in model.metadata_props}
+
+
+def onnx_precision(meta: dict[str, str]) -> Precision:
+    """The precision an ONNX file's metadata records; a UserError when it names none we know."""
+    value = meta.get(PRECISION)
+    if value not in PRECISIONS:
+        raise UserError(
+            f"The ONNX file's metadata records no known precision ({PRECISION}={value!r}): "
+            "export it again with `python -m convert export-onnx`."
+        )
+    return value

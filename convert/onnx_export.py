@@ -2,7 +2,12 @@
 
 Pipeline: TF.js JSON + shards -> TensorFlow GraphDef (convert.tf_graph, normalisation folded in
 front) -> tf2onnx -> graph surgery (names, symbolic sizes, explicit pads for dilated convs) ->
-ONNX checker -> metadata -> atomic write.
+[FP16 conversion] -> metadata -> ONNX checker -> atomic write.
+
+`--precision fp16` converts weights and activations to FP16 with onnxconverter-common, keeping
+the float32 input and outputs (Cast nodes at the edges), so every consumer feeds and reads the
+file exactly like the FP32 one. TensorRT versions that build only strongly typed networks (11.x,
+and 10.12+ where weak typing is deprecated) make their FP16 engines from this file.
 """
 
 from __future__ import annotations
@@ -20,21 +25,40 @@ from convert.atomic import write_bytes_atomic
 from convert.catalog import Variant, default_models_dir, get_variant
 from convert.errors import MissingExtraError, UserError
 from convert.input_size import check_input_size, default_input_size, output_size
+from convert.metadata import Precision
 
 log = logging.getLogger(__name__)
 
 # Opset 17: ONNX Runtime and TensorRT >= 8.6 (JetPack 6) support it.
 OPSET = 17
+# What an FP16 export keeps in FP32, decided by measurement against TensorFlow (2 photos,
+# 5 MobileNet variants, 257x353 and the default size; see `convert verify`):
+# - no op type beyond the converter's own list (ops without FP16 kernels): keeping the folded
+#   normalisation (Mul, Add) in FP32 moved the max logit difference by < 0.005 and no pixel;
+# - the first depthwise convolution (MobileNet's Conv2d_1_depthwise): batch norm folded into
+#   it gives weights up to 63 on ReLU6 inputs, whose 9 terms cancel, so FP16 rounding there is
+#   amplified through the whole network. Kept in FP32 (one small layer), the float variants'
+#   max logit difference drops 3-5x (mobilenet-float-050-stride8 at 257x353: 0.44 -> 0.10,
+#   differing pixels 0.67 % -> 0.13 %; the worst case over all 20 runs 0.67 % -> 0.20 %); the
+#   quantised ones stay within +-0.05.
+FP16_KEEP_FP32_OPS: tuple[str, ...] = ()
 
 
 def default_onnx_path(
-    variant: str, height: int | None, width: int | None, dynamic: bool, models_dir: Path | None
+    variant: str,
+    height: int | None,
+    width: int | None,
+    dynamic: bool,
+    models_dir: Path | None,
+    precision: Precision = "fp32",
 ) -> Path:
-    """`{models_dir}/{variant}/onnx/{variant}-{H}x{W}.onnx` or `{variant}-dynamic.onnx`."""
+    """`{models_dir}/{variant}/onnx/{variant}-{H}x{W}.onnx` or `{variant}-dynamic.onnx`;
+    an FP16 file adds `-fp16` (`{variant}-{H}x{W}-fp16.onnx`)."""
     folder = (models_dir or default_models_dir()) / variant / "onnx"
+    suffix = "-fp16" if precision == "fp16" else ""
     if dynamic:
-        return folder / f"{variant}-dynamic.onnx"
-    return folder / f"{variant}-{height}x{width}.onnx"
+        return folder / f"{variant}-dynamic{suffix}.onnx"
+    return folder / f"{variant}-{height}x{width}{suffix}.onnx"
 
 
 def resolve_size(
@@ -81,12 +105,55 @@ def _import_numpy_compat() -> None:
         np.product = np.prod  # type: ignore[attr-defined]
 
 
-def tool_versions() -> dict[str, str]:
+def require_fp16_converter() -> Any:
+    try:
+        from onnxconverter_common import float16
+    except ImportError:
+        raise MissingExtraError(
+            "convert", "onnxconverter_common", "Exporting an FP16 ONNX file"
+        ) from None
+    return float16
+
+
+def tool_versions(precision: Precision = "fp32") -> dict[str, str]:
     import onnx
 
     tf = __import__("tensorflow")
     tf2onnx = _import_tf2onnx()
-    return {"tensorflow": tf.__version__, "tf2onnx": tf2onnx.__version__, "onnx": onnx.__version__}
+    tools = {"tensorflow": tf.__version__, "tf2onnx": tf2onnx.__version__, "onnx": onnx.__version__}
+    if precision == "fp16":
+        import onnxconverter_common
+
+        tools["onnxconverter-common"] = onnxconverter_common.__version__
+    return tools
+
+
+def convert_to_fp16(proto: Any) -> Any:
+    """FP16 weights and activations, float32 input and outputs (Casts at the edges)."""
+    float16 = require_fp16_converter()
+    blocked = list(float16.DEFAULT_OP_BLOCK_LIST) + list(FP16_KEEP_FP32_OPS)
+    # keep_io_types: the runtime and TensorRT bindings keep feeding and reading float32.
+    return float16.convert_float_to_float16(
+        proto,
+        keep_io_types=True,
+        op_block_list=blocked,
+        node_block_list=fp32_nodes(proto),
+    )
+
+
+def fp32_nodes(proto: Any) -> list[str]:
+    """The nodes an FP16 export keeps in FP32: the first depthwise convolution (see above)."""
+    import onnx
+
+    for node in proto.graph.node:
+        if node.op_type != "Conv":
+            continue
+        group = next(
+            (onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "group"), 1
+        )
+        if group > 1:
+            return [node.name]
+    return []
 
 
 def export_onnx(
@@ -97,6 +164,7 @@ def export_onnx(
     output: Path | None = None,
     models_dir: Path | None = None,
     progress: bool = True,
+    precision: Precision = "fp32",
 ) -> Path:
     """Fetch (if needed) and export `variant`; return the ONNX path written."""
     from convert.fetch import fetch_variant
@@ -104,9 +172,13 @@ def export_onnx(
 
     v = get_variant(variant)
     h, w = resolve_size(v, height, width, dynamic)
-    out = Path(output) if output else default_onnx_path(v.name, h, w, dynamic, models_dir)
+    out = (
+        Path(output) if output else default_onnx_path(v.name, h, w, dynamic, models_dir, precision)
+    )
     _check_writable(out)
     tf2onnx = require_conversion_stack()
+    if precision == "fp16":
+        require_fp16_converter()  # fail before the slow part
     from convert.tf_graph import build_graph_def
 
     src_dir = fetch_variant(v.name, models_dir=models_dir, progress=progress)
@@ -129,15 +201,18 @@ def export_onnx(
         },
     )
     _finish_graph(proto, v, h, w)
-    _set_metadata(proto, v, h, w, model.source_sha256())
+    if precision == "fp16":
+        proto = convert_to_fp16(proto)
+    _set_metadata(proto, v, h, w, model.source_sha256(), precision)
     import onnx
 
     onnx.checker.check_model(proto, full_check=True)
     _write_atomic(proto.SerializeToString(), out)
     log.info(
-        "exported %s (%s) to %s in %.1f s, %.2f MB",
+        "exported %s (%s, %s) to %s in %.1f s, %.2f MB",
         v.name,
         "dynamic" if dynamic else f"{h}x{w}",
+        precision,
         out,
         time.monotonic() - started,
         out.stat().st_size / 1e6,
@@ -151,20 +226,30 @@ def ensure_onnx(
     width: int | None = None,
     dynamic: bool = False,
     models_dir: Path | None = None,
+    precision: Precision = "fp32",
 ) -> Path:
-    """The cached ONNX file for (variant, size) when its metadata matches, else a fresh export."""
+    """The cached ONNX file for (variant, size, precision) when its metadata matches, else a
+    fresh export."""
     v = get_variant(variant)
     h, w = resolve_size(v, height, width, dynamic)
-    path = default_onnx_path(v.name, h, w, dynamic, models_dir)
-    if path.is_file() and onnx_is_current(path, v, h, w, models_dir):
+    path = default_onnx_path(v.name, h, w, dynamic, models_dir, precision)
+    if path.is_file() and onnx_is_current(path, v, h, w, models_dir, precision):
         return path
-    return export_onnx(v.name, h, w, dynamic, models_dir=models_dir, progress=False)
+    return export_onnx(
+        v.name, h, w, dynamic, models_dir=models_dir, progress=False, precision=precision
+    )
 
 
 def onnx_is_current(
-    path: Path, v: Variant, height: int | None, width: int | None, models_dir: Path | None = None
+    path: Path,
+    v: Variant,
+    height: int | None,
+    width: int | None,
+    models_dir: Path | None = None,
+    precision: Precision = "fp32",
 ) -> bool:
-    """True when `path` was exported by this format from the same variant, size and sources."""
+    """True when `path` was exported by this format from the same variant, size, precision and
+    sources (a file without a recorded precision predates FP16 exports: exported again)."""
     try:
         meta = md.read_onnx_metadata(path)
     except UserError:
@@ -174,6 +259,7 @@ def onnx_is_current(
         md.VARIANT: v.name,
         md.INPUT_HEIGHT: str(height) if height else md.DYNAMIC,
         md.INPUT_WIDTH: str(width) if width else md.DYNAMIC,
+        md.PRECISION: precision,
     }
     if any(meta.get(k) != val for k, val in want.items()):
         return False
@@ -242,7 +328,12 @@ def _set_dims(value_info: Any, dims: list[int | str]) -> None:
 
 
 def _set_metadata(
-    proto: Any, v: Variant, height: int | None, width: int | None, sha: dict[str, str]
+    proto: Any,
+    v: Variant,
+    height: int | None,
+    width: int | None,
+    sha: dict[str, str],
+    precision: Precision,
 ) -> None:
     from convert.tf_graph import preprocessing_description
 
@@ -258,8 +349,9 @@ def _set_metadata(
         md.PREPROCESSING: preprocessing_description(v.architecture),
         md.OUTPUTS: md.OUTPUTS_VALUE,
         md.SOURCE_SHA256: json.dumps(sha, sort_keys=True),
-        md.TOOLS: json.dumps(tool_versions(), sort_keys=True),
+        md.TOOLS: json.dumps(tool_versions(precision), sort_keys=True),
         md.FORMAT: md.FORMAT_VERSION,
+        md.PRECISION: precision,
     }
     del proto.metadata_props[:]
     for key, value in values.items():

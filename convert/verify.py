@@ -3,10 +3,15 @@
 Both sides get the same resized photo: TensorFlow runs the rebuilt TF.js graph on the
 normalised image (normalisation done in NumPy), ONNX Runtime runs the exported file on the raw
 0..255 image (normalisation folded into the graph), so the comparison covers the folding too.
+
+The tolerances follow the file's recorded precision: an FP32 export must agree to float32
+reordering noise; an FP16 export (10-bit mantissa) moves logits by tenths, so what it must keep
+is the mask: at most 0.5 % of pixels may change their person/background decision.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,12 +22,25 @@ from convert import metadata as md
 from convert.catalog import get_variant
 from convert.errors import MissingExtraError, UserError
 from convert.input_size import default_input_size, to_valid_input_resolution
+from convert.metadata import Precision
 
 # Logits run roughly -50..50; float32 reordering differences stay far below this.
 DEFAULT_MAX_LOGIT_DIFF = 1e-3
 # Share of pixels whose person/background decision may differ (a few border pixels at most).
 DEFAULT_MAX_DIFFERING = 1e-3
 SEGMENTATION_THRESHOLD = 0.7
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    max_logit_diff: float | None  # None: reported, not checked (FP16 rounding moves logits)
+    max_differing: float
+
+
+TOLERANCES: dict[Precision, Tolerance] = {
+    "fp32": Tolerance(DEFAULT_MAX_LOGIT_DIFF, DEFAULT_MAX_DIFFERING),
+    "fp16": Tolerance(None, 5e-3),
+}
 
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
@@ -38,12 +56,13 @@ class ImageResult:
     part_heatmaps_max_diff: float
     differing_pixels: float  # share of output pixels whose sigmoid > 0.7 decision differs
 
-    def passes(self, max_logit_diff: float, max_differing: float) -> bool:
-        return (
-            self.segments_max_diff <= max_logit_diff
-            and self.part_heatmaps_max_diff <= max_logit_diff
-            and self.differing_pixels <= max_differing
-        )
+    def passes(self, max_logit_diff: float | None, max_differing: float) -> bool:
+        diffs = (self.segments_max_diff, self.part_heatmaps_max_diff)
+        if not all(math.isfinite(d) for d in diffs):  # an FP16 overflow shows as inf/NaN
+            return False
+        if max_logit_diff is not None and max(diffs) > max_logit_diff:
+            return False
+        return self.differing_pixels <= max_differing
 
 
 def default_images() -> list[tuple[str, U8]]:
@@ -75,6 +94,12 @@ def _input_size(meta: dict[str, str], image: U8, stride: int) -> tuple[int, int]
     if h < stride + 1 or w < stride + 1:
         return default_input_size(stride)
     return to_valid_input_resolution(h, stride), to_valid_input_resolution(w, stride)
+
+
+def onnx_file_precision(onnx_path: Path) -> Precision:
+    """The precision recorded in the file (a file without one predates FP16 exports: FP32)."""
+    meta = md.read_onnx_metadata(onnx_path)
+    return md.onnx_precision(meta) if md.PRECISION in meta else "fp32"
 
 
 def verify_onnx(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from convert.commands.common import add_mirror, add_models_dir, add_variant
+from convert.metadata import PRECISIONS
 
 
 def register(subparsers: Any) -> None:
@@ -22,6 +23,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--width", type=int, default=None, help="input width, (W-1) %% stride == 0")
     parser.add_argument("--dynamic", action="store_true", help="symbolic height and width")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="fp16: FP16 weights and activations, float32 input and outputs (for TensorRT "
+        "versions that build FP16 engines only from an FP16 network; default fp32)",
+    )
     parser.add_argument("-o", "--output", type=Path, default=None, help="ONNX file to write")
     add_mirror(parser)
     add_models_dir(parser)
@@ -32,11 +40,18 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from convert.catalog import get_variant
     from convert.fetch import fetch_variant
-    from convert.onnx_export import export_onnx, require_conversion_stack, resolve_size
+    from convert.onnx_export import (
+        export_onnx,
+        require_conversion_stack,
+        require_fp16_converter,
+        resolve_size,
+    )
 
     # Fail fast, before any download: bad size, missing conversion stack.
     resolve_size(get_variant(args.variant), args.height, args.width, args.dynamic)
     require_conversion_stack()
+    if args.precision == "fp16":
+        require_fp16_converter()
     fetch_variant(
         args.variant, mirror=args.mirror, models_dir=args.models_dir, progress=not args.quiet
     )
@@ -49,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
         output=args.output,
         models_dir=args.models_dir,
         progress=not args.quiet,
+        precision=args.precision,
     )
     seconds = time.monotonic() - started
-    print(f"{path}  ({path.stat().st_size / 1e6:.2f} MB, exported in {seconds:.1f} s)")
+    size = path.stat().st_size / 1e6
+    print(f"{path}  ({args.precision}, {size:.2f} MB, exported in {seconds:.1f} s)")
     return 0

@@ -1,12 +1,12 @@
-"""The TensorRT calls that turn an ONNX file into a serialized engine (TensorRT >= 8.5).
+"""The TensorRT calls that turn an ONNX file into a serialized engine (TensorRT 8.5 to 11.x).
 
-Where TensorRT versions differ:
-- 8.x needs the EXPLICIT_BATCH network flag; 10.x deprecates it (always explicit batch).
-- FP16 from an FP32 ONNX is a weakly typed network plus BuilderFlag.FP16 (8.x, 10.x; deprecated
-  in 10.12, removed in 11). 10.x builds FP32 engines, and FP16 ones from an FP16 ONNX, as
-  strongly typed networks (the graph's types decide); 11.x only has those.
+Which network typing, creation flags and builder flags a version gets is decided in
+`convert.engine.plan` (tested without TensorRT); this module only carries a plan out, reaching
+the builder through `convert.engine.tensorrt_api.EngineBuilder` (what 8.5 to 11.x share).
+Other version differences:
 - The workspace is set with set_memory_pool_limit (8.4+); max_workspace_size is older.
-- Build progress comes from an IProgressMonitor (10.x); 8.x gets a heartbeat log line instead.
+- Build progress comes from an IProgressMonitor where TensorRT has one (10.x); otherwise a
+  heartbeat log line every 30 s.
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from convert.atomic import sha256_file, write_bytes_atomic
+from convert.engine.gpu import GpuInfo, has_fast_fp16
 from convert.engine.naming import Precision
+from convert.engine.plan import BuildPlan
 from convert.engine.sidecar import TensorSpec
-from convert.engine.tensorrt_support import major_version, require_tensorrt
+from convert.engine.tensorrt_api import EngineBuilder
+from convert.engine.tensorrt_support import require_tensorrt
 from convert.errors import UserError
 
 if TYPE_CHECKING:
@@ -30,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NetworkTyping = Literal["weak", "strong"]
 PURPOSE = "Building a TensorRT engine"
 
 
@@ -44,8 +46,12 @@ class OnnxInfo:
     stride: int | None
     input_name: str
     input_shape: tuple[int | None, ...]  # None for a symbolic dimension
-    is_fp16: bool  # the graph computes in FP16 (its float weights are FP16)
+    is_fp16: bool  # the graph computes in FP16 (float32 only at its edges)
     node_labels: tuple[str, ...]  # "Conv 'name'" per node, for parser errors
+
+    @property
+    def precision(self) -> Precision:
+        return "fp16" if self.is_fp16 else "fp32"
 
     @property
     def is_dynamic(self) -> bool:
@@ -98,69 +104,49 @@ def inspect_onnx(path: Path) -> OnnxInfo:
         stride=int(stride) if stride and stride.isdigit() else None,
         input_name=inputs[0].name,
         input_shape=shape,
-        is_fp16=float_types == {onnx.TensorProto.FLOAT16},
+        # Our exports record it; a foreign file computes in FP16 when its weights are FP16.
+        is_fp16=meta[md.PRECISION] == "fp16"
+        if md.PRECISION in meta
+        else onnx.TensorProto.FLOAT16 in float_types,
         node_labels=tuple(f"{n.op_type} {n.name!r}" for n in graph.node),
     )
 
 
-def choose_network_typing(
-    trt_major: int, precision: Precision, onnx_is_fp16: bool, has_fp16_flag: bool
-) -> NetworkTyping:
-    """Weakly typed (builder picks FP16 kernels) or strongly typed (the ONNX types decide)."""
-    if trt_major < 10:
-        if onnx_is_fp16 and precision == "fp32":
-            raise UserError(
-                "This ONNX file computes in FP16, so it cannot give an FP32 engine: use "
-                "--precision fp16 or export an FP32 ONNX."
-            )
-        return "weak"  # 8.x has no strongly typed networks
-    if precision == "fp32" or onnx_is_fp16:
-        if onnx_is_fp16 and precision == "fp32":
-            raise UserError(
-                "This ONNX file computes in FP16, so it cannot give an FP32 engine: use "
-                "--precision fp16 or export an FP32 ONNX."
-            )
-        return "strong"
-    if not has_fp16_flag:
+def resolve_precision(
+    requested: Precision | None, gpu: GpuInfo, onnx: Precision | None = None
+) -> Precision:
+    """The engine precision: as asked; else that of a given FP16 ONNX file; else FP16 where
+    the GPU has fast FP16 and FP32 where not. FP16 on a GPU without fast FP16 is refused."""
+    fast = has_fast_fp16(gpu.compute_capability)
+    wanted = requested or ("fp16" if onnx == "fp16" else None)
+    if wanted == "fp16" and not fast:
         raise UserError(
-            "This TensorRT builds FP16 engines only from an FP16 ONNX file (BuilderFlag.FP16 "
-            "is gone), and this ONNX is FP32: use --precision fp32, or TensorRT 10."
+            f"The {gpu.name} (compute capability {gpu.capability_text}) has no fast FP16, so an "
+            "FP16 engine would run slower than FP32 there: build an FP32 engine "
+            "(--precision fp32, from an FP32 ONNX file)."
         )
-    return "weak"
-
-
-def resolve_precision(requested: Precision | None, fast_fp16: bool) -> Precision:
-    """FP16 where the GPU has fast FP16 (Jetsons, Pascal and later), else FP32 with a warning."""
-    if requested is not None:
-        if requested == "fp16" and not fast_fp16:
-            log.warning("this GPU has no fast FP16: the FP16 engine may be slower than FP32")
-        return requested
-    if fast_fp16:
+    if wanted is not None:
+        return wanted
+    if fast:
         return "fp16"
-    log.warning("this GPU has no fast FP16, building an FP32 engine (--precision overrides)")
+    log.info("the %s has no fast FP16: building an FP32 engine", gpu.name)
     return "fp32"
-
-
-def platform_has_fast_fp16() -> bool:
-    """Whether TensorRT reports fast native FP16 on this GPU."""
-    require_tensorrt(PURPOSE)
-    import tensorrt as trt
-
-    builder = trt.Builder(trt.Logger(trt.Logger.ERROR))
-    # TensorRT 11 drops the query: every GPU it supports has fast FP16.
-    return bool(getattr(builder, "platform_has_fast_fp16", True))
 
 
 @dataclass(frozen=True)
 class BuildRequest:
     onnx: OnnxInfo
-    precision: Precision
+    plan: BuildPlan
     timing_cache: Path
     workspace_mib: int | None = None
     dla_core: int | None = None
     # Dynamic ONNX: (H, W) for "min", "opt" and "max" of the optimisation profile.
     profile: dict[str, tuple[int, int]] | None = None
     progress: bool = True
+
+    @property
+    def precision(self) -> Precision:
+        return self.plan.precision
 
 
 @dataclass(frozen=True)
@@ -176,28 +162,26 @@ def build_serialized_engine(request: BuildRequest) -> BuiltEngine:
     version = require_tensorrt(PURPOSE)
     import tensorrt as trt
 
+    plan = request.plan
+    if plan.onnx_precision != request.onnx.precision:  # ensure_engine picks the file by the plan
+        raise UserError(
+            f"{request.onnx.path.name} is {request.onnx.precision.upper()}, but this TensorRT "
+            f"builds {plan.precision} engines from an {plan.onnx_precision.upper()} ONNX file: "
+            f"export one with `python -m convert export-onnx --precision {plan.onnx_precision}`."
+        )
     started = time.monotonic()
-    major = major_version(version)
     verbose = logging.getLogger().isEnabledFor(logging.DEBUG)
     logger = trt.Logger(trt.Logger.INFO if verbose else trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    has_fp16_flag = hasattr(trt.BuilderFlag, "FP16")
-    typing = choose_network_typing(major, request.precision, request.onnx.is_fp16, has_fp16_flag)
-
-    flags = 0
-    if major < 10:
-        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    if typing == "strong":
-        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-    network = builder.create_network(flags)
+    builder: EngineBuilder = trt.Builder(logger)
+    network = builder.create_network(_network_flags(plan))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(request.onnx.path)):
         raise _parser_error(parser, request.onnx, version)
 
     config = builder.create_builder_config()
-    if typing == "weak" and request.precision == "fp16":
-        config.set_flag(trt.BuilderFlag.FP16)
-    if request.precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+    if plan.fp16_flag:
+        config.set_flag(trt.BuilderFlag.FP16)  # weak typing: 8.5 to 10.x only (plan_build)
+    if plan.precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
         config.clear_flag(trt.BuilderFlag.TF32)  # really FP32, comparable with ONNX Runtime
     if request.workspace_mib is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, request.workspace_mib << 20)
@@ -211,12 +195,18 @@ def build_serialized_engine(request: BuildRequest) -> BuiltEngine:
     monitor = _progress_monitor(sys.stderr) if request.progress else None
     if monitor is not None:
         config.progress_monitor = monitor
+    if plan.deprecated:
+        log.warning(
+            "TensorRT %s deprecates weak typing (the FP16 builder flag); export an FP16 ONNX "
+            "(`python -m convert export-onnx --precision fp16`) to build it strongly typed",
+            version,
+        )
     log.info(
-        "building %s engine from %s with TensorRT %s (%s typed); this takes minutes",
-        request.precision,
+        "building %s engine from %s with TensorRT %s (%s); this takes minutes",
+        plan.precision,
         request.onnx.path.name,
         version,
-        typing,
+        plan.describe(),
     )
     with _Heartbeat(enabled=monitor is None and request.progress):
         serialized = builder.build_serialized_network(network, config)
@@ -229,6 +219,19 @@ def build_serialized_engine(request: BuildRequest) -> BuiltEngine:
     inputs = tuple(_spec(network.get_input(i)) for i in range(network.num_inputs))
     outputs = tuple(_spec(network.get_output(i)) for i in range(network.num_outputs))
     return BuiltEngine(bytes(serialized), inputs, outputs, time.monotonic() - started)
+
+
+def _network_flags(plan: BuildPlan) -> int:
+    """The creation flags as a bit mask; each flag only where this TensorRT has it."""
+    import tensorrt as trt
+
+    creation = trt.NetworkDefinitionCreationFlag
+    flags = 0
+    if plan.explicit_batch_flag:  # 8.x; deprecated and ignored from 10.0
+        flags |= 1 << int(creation.EXPLICIT_BATCH)
+    if plan.strongly_typed_flag:  # 9.x/10.x; 11.x is always strongly typed
+        flags |= 1 << int(creation.STRONGLY_TYPED)
+    return flags
 
 
 def _spec(tensor: trt.ITensor) -> TensorSpec:
@@ -251,25 +254,43 @@ def _parser_error(parser: trt.OnnxParser, onnx: OnnxInfo, version: str) -> UserE
     )
 
 
-def _use_dla(builder: trt.Builder, config: trt.IBuilderConfig, core: int) -> None:
-    import tensorrt as trt
-
-    cores = builder.num_DLA_cores
+def check_dla_core(core: int, cores: int) -> None:
+    """A UserError unless DLA core `core` exists among the device's `cores`."""
+    if cores == 0:
+        raise UserError(
+            f"This device has no DLA (only Jetson AGX Xavier/Orin and Orin NX have one), so "
+            f"--dla-core {core} cannot be used: drop --dla-core."
+        )
     if core >= cores:
         raise UserError(
             f"DLA core {core} does not exist on this device ({cores} found): drop --dla-core, "
             f"or give one of 0..{cores - 1}."
-            if cores
-            else f"This device has no DLA, so --dla-core {core} cannot be used: drop --dla-core."
         )
-    # Layers the DLA cannot run (and BodyPix has some) fall back to the GPU.
+
+
+def count_dla_cores() -> int:
+    """How many DLA cores TensorRT sees on this device (0 on desktop GPUs)."""
+    require_tensorrt(PURPOSE)
+    import tensorrt as trt
+
+    builder: EngineBuilder = trt.Builder(trt.Logger(trt.Logger.ERROR))
+    return int(builder.num_DLA_cores)
+
+
+def _use_dla(builder: EngineBuilder, config: trt.IBuilderConfig, core: int) -> None:
+    import tensorrt as trt
+
+    check_dla_core(core, builder.num_DLA_cores)
+    # Layers the DLA cannot run (and BodyPix has some) fall back to the GPU. The fallback is
+    # silent (TensorRT's "Working with DLA"), which is why a dynamic-size ONNX, which the DLA
+    # cannot run at all, is refused before this (ensure.check_dla_target).
     config.default_device_type = trt.DeviceType.DLA
     config.DLA_core = core
     config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
 
 
 def _add_profile(
-    builder: trt.Builder,
+    builder: EngineBuilder,
     config: trt.IBuilderConfig,
     onnx: OnnxInfo,
     profile_hw: dict[str, tuple[int, int]],
@@ -309,58 +330,85 @@ def _save_timing_cache(config: trt.IBuilderConfig, path: Path) -> None:
         log.warning("could not save the timing cache %s (%s)", path, exc)
 
 
-def _progress_monitor(stream: TextIO) -> trt.IProgressMonitor | None:
-    """TensorRT 10's build progress as one updating line (a TTY) or phase lines (a log)."""
-    import tensorrt as trt
+class BuildProgress:
+    """TensorRT's build phases as one updating line (a TTY) or phase lines (a log).
 
-    if not hasattr(trt, "IProgressMonitor"):
-        return None
+    TensorRT calls its progress monitor from its own builder threads, possibly several at
+    once, so every entry point holds one lock: the phase tables are never read while another
+    thread changes them, and lines are never interleaved.
+    """
 
-    class PhaseMonitor(trt.IProgressMonitor):
-        def __init__(self) -> None:
-            trt.IProgressMonitor.__init__(self)
-            self._parents: dict[str, str | None] = {}
-            self._steps: dict[str, tuple[int, int]] = {}  # phase -> (done, total)
-            self._started: dict[str, float] = {}
-            self._tty = stream.isatty()
+    def __init__(self, stream: TextIO, tty: bool | None = None) -> None:
+        self._stream = stream
+        self._tty = stream.isatty() if tty is None else tty
+        self._lock = threading.Lock()
+        self._parents: dict[str, str | None] = {}
+        self._steps: dict[str, tuple[int, int]] = {}  # phase -> (done, total)
+        self._started: dict[str, float] = {}
 
-        def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+    def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+        with self._lock:
             self._parents[phase_name] = parent_phase
             self._steps[phase_name] = (0, num_steps)
             self._started[phase_name] = time.monotonic()
             if not self._tty and parent_phase is None:
-                print(f"TensorRT: {phase_name} ({num_steps} steps)", file=stream, flush=True)
+                self._print(f"TensorRT: {phase_name} ({num_steps} steps)")
             self._draw()
 
-        def step_complete(self, phase_name: str, step: int) -> bool:
+    def step_complete(self, phase_name: str, step: int) -> bool:
+        with self._lock:
             total = self._steps.get(phase_name, (0, 0))[1]
             self._steps[phase_name] = (step + 1, total)
             self._draw()
-            return True  # False would cancel the build
+        return True  # False would cancel the build
 
-        def phase_finish(self, phase_name: str) -> None:
+    def phase_finish(self, phase_name: str) -> None:
+        with self._lock:
             parent = self._parents.pop(phase_name, None)
             self._steps.pop(phase_name, None)
             seconds = time.monotonic() - self._started.pop(phase_name, time.monotonic())
             if parent is None:
                 end = "\r\x1b[K" if self._tty else ""
-                print(
-                    f"{end}TensorRT: {phase_name} done in {seconds:.0f} s", file=stream, flush=True
-                )
+                self._print(f"{end}TensorRT: {phase_name} done in {seconds:.0f} s")
             else:
                 self._draw()
 
-        def _draw(self) -> None:
-            if not self._tty:
-                return
-            chain = " > ".join(f"{n} {d}/{t}" for n, (d, t) in self._steps.items())
-            print(f"\r\x1b[K{chain[-150:]}", end="", file=stream, flush=True)
+    def _draw(self) -> None:
+        if not self._tty:
+            return
+        chain = " > ".join(f"{n} {d}/{t}" for n, (d, t) in self._steps.items())
+        self._print(f"\r\x1b[K{chain[-150:]}", end="")
+
+    def _print(self, text: str, end: str = "\n") -> None:
+        print(text, end=end, file=self._stream, flush=True)
+
+
+def _progress_monitor(stream: TextIO) -> trt.IProgressMonitor | None:
+    """A TensorRT progress monitor reporting to `stream`, None where TensorRT has none."""
+    import tensorrt as trt
+
+    if not hasattr(trt, "IProgressMonitor"):
+        return None
+    progress = BuildProgress(stream)
+
+    class PhaseMonitor(trt.IProgressMonitor):
+        def __init__(self) -> None:
+            trt.IProgressMonitor.__init__(self)
+
+        def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+            progress.phase_start(phase_name, parent_phase, num_steps)
+
+        def step_complete(self, phase_name: str, step: int) -> bool:
+            return progress.step_complete(phase_name, step)
+
+        def phase_finish(self, phase_name: str) -> None:
+            progress.phase_finish(phase_name)
 
     return PhaseMonitor()
 
 
 class _Heartbeat:
-    """Logs every 30 s while TensorRT 8.x builds, which reports no progress of its own."""
+    """Logs every 30 s while a TensorRT without a progress monitor (8.x) builds."""
 
     def __init__(self, enabled: bool, every_s: float = 30.0) -> None:
         self._enabled = enabled

@@ -7,20 +7,23 @@ first, so mistakes are reported at once and on any machine.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from convert.atomic import sha256_file, write_bytes_atomic
 from convert.catalog import DEFAULT_VARIANT, get_variant
-from convert.engine import builder
+from convert.engine import builder, tensorrt_api
 from convert.engine.builder import BuiltEngine, OnnxInfo
 from convert.engine.gpu import GpuInfo, current_gpu
 from convert.engine.naming import Precision, default_engine_dir, engine_file_name, timing_cache_path
+from convert.engine.plan import BuildPlan, plan_build
 from convert.engine.sidecar import (
     EngineSidecar,
     Expected,
     check_engine_files,
+    sidecar_path,
     write_sidecar,
 )
 from convert.engine.tensorrt_support import require_tensorrt
@@ -81,6 +84,19 @@ def validate_options(
         )
 
 
+def check_dla_target(target: EngineTarget, dla_core: int | None) -> None:
+    """A DLA engine needs a fixed input size: refuse a dynamic-size ONNX for --dla-core."""
+    if dla_core is None or target.profile is None:
+        return
+    source = target.onnx.name if target.onnx else target.model
+    raise UserError(
+        f"--dla-core {dla_core} needs a fixed input size and {source} has a dynamic one: the "
+        "DLA runs no dynamic shapes, so with GPU fallback the whole engine would silently run "
+        "on the GPU; export a fixed-size ONNX (`python -m convert export-onnx VARIANT --height "
+        "H --width W`) or drop --dla-core."
+    )
+
+
 def resolve_target(
     variant: str | None,
     onnx: Path | None,
@@ -132,11 +148,18 @@ def ensure_engine(
 ) -> EngineResult:
     """A current engine for `target` on this GPU and TensorRT: the existing one, or a new build."""
     validate_options(precision, workspace_mib, dla_core)
-    trt_version = require_tensorrt(PURPOSE)
+    check_dla_target(target, dla_core)
+    trt_version = require_tensorrt(PURPOSE, with_pycuda=True)
+    api = tensorrt_api.probe(trt_version)
     gpu = current_gpu()
-    onnx_path = target.onnx or _export(target)
-    info = builder.inspect_onnx(onnx_path)
-    chosen = builder.resolve_precision(precision, builder.platform_has_fast_fp16())
+    if dla_core is not None:
+        builder.check_dla_core(dla_core, builder.count_dla_cores())
+    given = builder.inspect_onnx(target.onnx) if target.onnx else None
+    given_precision = given.precision if given else None
+    chosen = builder.resolve_precision(precision, gpu, given_precision)
+    plan = plan_build(api, chosen, given_precision)
+    # Checked before the export and the build: neither starts for a request that must fail.
+    info = given or builder.inspect_onnx(_export(target, plan.onnx_precision))
     size = target.input_size
     name = engine_file_name(target.model, size, chosen, gpu, trt_version, dla_core)
     engine = target.engine_dir / name
@@ -161,7 +184,7 @@ def ensure_engine(
     built = builder.build_serialized_engine(
         builder.BuildRequest(
             onnx=info,
-            precision=chosen,
+            plan=plan,
             timing_cache=timing_cache_path(target.engine_dir, gpu, trt_version),
             workspace_mib=workspace_mib,
             dla_core=dla_core,
@@ -169,18 +192,42 @@ def ensure_engine(
             progress=progress,
         )
     )
-    write_bytes_atomic(built.data, engine)
-    sidecar = _sidecar(target, info, built, chosen, dla_core, trt_version, gpu, engine)
-    write_sidecar(engine, sidecar)
+    sidecar = write_engine_files(
+        engine,
+        built.data,
+        lambda: _sidecar(target, info, built, plan, dla_core, trt_version, gpu, engine),
+    )
     return EngineResult(engine, sidecar, built=True, stale_reasons=reasons)
 
 
-def _export(target: EngineTarget) -> Path:
+def write_engine_files(
+    engine: Path, data: bytes, describe: Callable[[], EngineSidecar]
+) -> EngineSidecar:
+    """Write the engine, then its sidecar (`describe()` hashes the written engine); both or
+    neither: an engine left without its sidecar would be refused at every start."""
+    try:
+        write_bytes_atomic(data, engine)
+        sidecar = describe()
+        write_sidecar(engine, sidecar)
+    except BaseException as exc:
+        for path in (engine, sidecar_path(engine)):
+            if path.is_file():
+                path.unlink()
+        if isinstance(exc, OSError):
+            raise UserError(
+                f"Cannot write the TensorRT engine {engine} ({exc.strerror or exc}): free some "
+                "space or give a writable folder with --engine-dir."
+            ) from None
+        raise
+    return sidecar
+
+
+def _export(target: EngineTarget, precision: Precision) -> Path:
     from convert.onnx_export import ensure_onnx
 
     assert target.variant is not None and target.input_size is not None  # resolve_target's rule
     height, width = target.input_size
-    return ensure_onnx(target.variant, height, width, False, target.models_dir)
+    return ensure_onnx(target.variant, height, width, False, target.models_dir, precision)
 
 
 def _check_writable(folder: Path) -> None:
@@ -197,7 +244,7 @@ def _sidecar(
     target: EngineTarget,
     info: OnnxInfo,
     built: BuiltEngine,
-    precision: Precision,
+    plan: BuildPlan,
     dla_core: int | None,
     trt_version: str,
     gpu: GpuInfo,
@@ -208,7 +255,7 @@ def _sidecar(
         variant=target.variant,
         stride=target.stride,
         input_size=target.input_size,
-        precision=precision,
+        precision=plan.precision,
         dla_core=dla_core,
         tensorrt_version=trt_version,
         gpu_name=gpu.name,
@@ -221,4 +268,9 @@ def _sidecar(
         build_seconds=round(built.seconds, 1),
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         profile=target.profile,
+        extra={
+            "network_typing": plan.typing,
+            "onnx_precision": plan.onnx_precision,
+            "fp16_builder_flag": plan.fp16_flag,
+        },
     )

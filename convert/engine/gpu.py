@@ -38,6 +38,20 @@ class GpuInfo:
         return f"{self.compute_capability[0]}.{self.compute_capability[1]}"
 
 
+def has_fast_fp16(compute_capability: tuple[int, int]) -> bool:
+    """Whether FP16 arithmetic is fast on a GPU of this compute capability.
+
+    From the CUDA C++ Programming Guide's table "Throughput of Native Arithmetic Instructions"
+    (16-bit floating-point add, multiply, multiply-add per clock per SM): none below 5.3; 256 on
+    5.3 (Jetson Nano/TX1) and 6.2 (TX2); 128 on 6.0 (P100) and 7.x; 2 on 6.1 (GeForce 10xx,
+    P4/P40), which is 64x slower than FP32 there; fast on every later architecture (Xavier 7.2,
+    Orin 8.7, Turing, Ampere, Ada, Hopper, Blackwell). TensorRT's own query
+    (`platform_has_fast_fp16`) is deprecated in 10.5 and gone in 11.0, so this table is used
+    for every version.
+    """
+    return compute_capability >= (5, 3) and compute_capability != (6, 1)
+
+
 def parse_capability(text: str) -> tuple[int, int]:
     """ "8.7" -> (8, 7); ValueError on anything else."""
     major, minor = text.split(".")

@@ -8,13 +8,12 @@ sizes or TensorRT versions never overwrite each other. The JSON sidecar sits bes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from convert.catalog import default_models_dir
 from convert.engine.gpu import GpuInfo
+from convert.metadata import PRECISIONS as PRECISIONS  # re-exported: engines name them too
+from convert.metadata import Precision as Precision
 
-Precision = Literal["fp16", "fp32"]
-PRECISIONS: tuple[Precision, ...] = ("fp16", "fp32")
 ENGINE_SUFFIX = ".engine"
 SIDECAR_SUFFIX = ".json"
 

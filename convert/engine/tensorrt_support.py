@@ -7,6 +7,7 @@ installs a `tensorrt/` folder of .pyi files, which Python imports as an empty na
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from functools import lru_cache
 from types import ModuleType
 
@@ -19,14 +20,27 @@ HOW_TO_GET_TENSORRT = (
 )
 
 
-class TensorRTMissingError(UserError):
-    """TensorRT's Python bindings cannot be imported."""
+HOW_TO_GET_PYCUDA = (
+    "`pip install 'bodypix-appliance[gpu]'` with the CUDA toolkit's nvcc on PATH "
+    "(/usr/local/cuda/bin)"
+)
 
-    def __init__(self, purpose: str) -> None:
-        super().__init__(
-            f"{purpose} needs NVIDIA TensorRT's Python bindings, which are not installed: "
-            f"{HOW_TO_GET_TENSORRT}."
-        )
+
+class TensorRTMissingError(UserError):
+    """TensorRT's Python bindings (and, where asked for, pycuda too) cannot be imported."""
+
+    def __init__(self, purpose: str, pycuda_missing: bool = False) -> None:
+        if pycuda_missing:  # say everything a new machine needs at once
+            super().__init__(
+                f"{purpose} needs NVIDIA TensorRT's Python bindings and pycuda, which are not "
+                f"installed: for TensorRT, {HOW_TO_GET_TENSORRT}; for pycuda, "
+                f"{HOW_TO_GET_PYCUDA}."
+            )
+        else:
+            super().__init__(
+                f"{purpose} needs NVIDIA TensorRT's Python bindings, which are not installed: "
+                f"{HOW_TO_GET_TENSORRT}."
+            )
 
 
 @lru_cache(maxsize=1)
@@ -44,14 +58,16 @@ def tensorrt_available() -> bool:
     return _load() is not None
 
 
-def require_tensorrt(purpose: str) -> str:
-    """The running TensorRT version, or TensorRTMissingError naming how to install it.
+def require_tensorrt(purpose: str, with_pycuda: bool = False) -> str:
+    """The running TensorRT version, or TensorRTMissingError naming how to install it (and
+    pycuda, when `with_pycuda` and it is missing too).
 
     Callers then `import tensorrt as trt` themselves, so mypy checks their calls against the stubs.
     """
     module = _load()
     if module is None:
-        raise TensorRTMissingError(purpose)
+        pycuda_missing = with_pycuda and importlib.util.find_spec("pycuda") is None
+        raise TensorRTMissingError(purpose, pycuda_missing)
     return str(module.__version__)
 
 
@@ -59,13 +75,3 @@ def tensorrt_version() -> str | None:
     """The running TensorRT version ("10.3.0.30"), or None without TensorRT."""
     module = _load()
     return str(module.__version__) if module is not None else None
-
-
-def major_version(version: str) -> int:
-    """8 for "8.5.2.2", 10 for "10.3.0.30"."""
-    try:
-        return int(version.split(".", 1)[0])
-    except ValueError:
-        raise UserError(
-            f"Cannot read the TensorRT version {version!r}: reinstall TensorRT's Python bindings."
-        ) from None

@@ -13,16 +13,20 @@ TEST_SIZE = (257, 353)
 
 
 @pytest.fixture(scope="session")
-def exported(models_dir: Path) -> Callable[[str], Path]:
-    """`exported(variant)`: the ONNX file of `variant` at TEST_SIZE, exported once."""
+def exported(models_dir: Path) -> Callable[..., Path]:
+    """`exported(variant, precision="fp32")`: the ONNX file of `variant` at TEST_SIZE, exported
+    once."""
+    from convert.metadata import Precision
     from convert.onnx_export import ensure_onnx
 
-    cache: dict[str, Path] = {}
+    cache: dict[tuple[str, str], Path] = {}
 
-    def get(variant: str) -> Path:
-        if variant not in cache:
-            cache[variant] = ensure_onnx(variant, *TEST_SIZE, models_dir=models_dir)
-        return cache[variant]
+    def get(variant: str, precision: Precision = "fp32") -> Path:
+        if (variant, precision) not in cache:
+            cache[(variant, precision)] = ensure_onnx(
+                variant, *TEST_SIZE, models_dir=models_dir, precision=precision
+            )
+        return cache[(variant, precision)]
 
     return get
 

@@ -15,6 +15,7 @@ import pytest
 
 from convert import metadata as md
 from convert.cli import main
+from convert.engine.builder import inspect_onnx
 from convert.errors import UserError
 from convert.metadata import read_onnx_metadata
 from convert.onnx_export import default_onnx_path, ensure_onnx, export_onnx
@@ -38,7 +39,7 @@ def _conv_attrs(model: onnx.ModelProto) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_static_export_interface_and_metadata(
-    exported: Callable[[str], Path], models_dir: Path
+    exported: Callable[..., Path], models_dir: Path
 ) -> None:
     path = exported(DEFAULT)
     h, w = TEST_SIZE
@@ -71,6 +72,7 @@ def test_static_export_interface_and_metadata(
         md.SOURCE_SHA256: meta[md.SOURCE_SHA256],
         md.TOOLS: meta[md.TOOLS],
         md.FORMAT: "1",
+        md.PRECISION: "fp32",
     }
     assert source["group1-shard1of1.bin"] == (
         "6066a2082f41602a10f59450754b38000616eadf8c800b07cf25aa895831698d"
@@ -79,7 +81,7 @@ def test_static_export_interface_and_metadata(
 
 
 @pytest.mark.slow
-def test_normalisation_is_folded_into_the_graph(exported: Callable[[str], Path]) -> None:
+def test_normalisation_is_folded_into_the_graph(exported: Callable[..., Path]) -> None:
     session = ort.InferenceSession(str(exported(DEFAULT)), providers=["CPUExecutionProvider"])
     h, w = TEST_SIZE
     black = np.zeros((1, h, w, 3), np.float32)
@@ -116,7 +118,7 @@ def test_stride8_dynamic_export_has_explicit_pads_and_runs_at_any_valid_size(
 
 @pytest.mark.slow
 def test_ensure_onnx_reuses_a_current_file_and_replaces_a_foreign_one(
-    exported: Callable[[str], Path], models_dir: Path
+    exported: Callable[..., Path], models_dir: Path
 ) -> None:
     path = exported(DEFAULT)
     stamp = path.stat().st_mtime_ns
@@ -130,6 +132,70 @@ def test_ensure_onnx_reuses_a_current_file_and_replaces_a_foreign_one(
     assert read_onnx_metadata(target)[md.VARIANT] != DEFAULT
     assert ensure_onnx(DEFAULT, *TEST_SIZE, models_dir=models_dir) == target
     assert read_onnx_metadata(target)[md.VARIANT] == DEFAULT
+
+
+@pytest.mark.slow
+def test_fp16_export_computes_in_fp16_behind_a_float32_interface(
+    exported: Callable[..., Path], models_dir: Path
+) -> None:
+    path = exported(STRIDE8, "fp16")
+    h, w = TEST_SIZE
+    assert path == default_onnx_path(STRIDE8, h, w, False, models_dir, "fp16")
+    assert path.name.endswith("-fp16.onnx")
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    weights = {i.name: i.data_type for i in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    # Every convolution computes in FP16 but the first depthwise one (kept FP32 for accuracy).
+    assert [weights[n.input[1]] for n in convs[2:]] == [onnx.TensorProto.FLOAT16] * 27
+    assert weights[convs[0].input[1]] == onnx.TensorProto.FLOAT16
+    assert weights[convs[1].input[1]] == onnx.TensorProto.FLOAT
+    # The interface is the FP32 file's: names, shapes and float32 types (Casts at the edges).
+    assert [i.name for i in model.graph.input] == ["image"]
+    assert [o.name for o in model.graph.output] == ["segments", "part_heatmaps"]
+    for value in (*model.graph.input, *model.graph.output):
+        assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert _dims(model.graph.input[0]) == [1, h, w, 3]
+    meta = read_onnx_metadata(path)
+    assert meta[md.PRECISION] == "fp16"
+    assert "onnxconverter-common" in json.loads(meta[md.TOOLS])
+    # The FP32 file of the same variant and size is a different, current file.
+    fp32 = exported(STRIDE8)
+    assert fp32 != path and read_onnx_metadata(fp32)[md.PRECISION] == "fp32"
+    # What build-engine reads to pick its network typing.
+    assert inspect_onnx(path).precision == "fp16" and inspect_onnx(fp32).precision == "fp32"
+    stamp = path.stat().st_mtime_ns
+    assert ensure_onnx(STRIDE8, h, w, models_dir=models_dir, precision="fp16") == path
+    assert path.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.slow
+def test_fp16_dynamic_export_runs_at_any_valid_size(tmp_path: Path, models_dir: Path) -> None:
+    out = export_onnx(
+        DEFAULT,
+        dynamic=True,
+        output=tmp_path / "d.onnx",
+        models_dir=models_dir,
+        progress=False,
+        precision="fp16",
+    )
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    for h, w in ((129, 161), (97, 225)):
+        seg, parts = session.run(None, {"image": np.zeros((1, h, w, 3), np.float32)})
+        assert seg.dtype == np.float32 and seg.shape == (1, (h - 1) // 16 + 1, (w - 1) // 16 + 1, 1)
+        assert parts.shape == (1, (h - 1) // 16 + 1, (w - 1) // 16 + 1, 24)
+
+
+def test_missing_fp16_converter_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxconverter_common", None)
+    args = ["export-onnx", DEFAULT, "--precision", "fp16", "-o", str(tmp_path / "x.onnx"), "-q"]
+    code = main([*args, "--models-dir", str(tmp_path / "models")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "onnxconverter_common" in err and "pip install 'bodypix-appliance[convert]'" in err
+    assert list(tmp_path.iterdir()) == []  # nothing fetched, nothing written
 
 
 def test_invalid_size_is_refused_before_any_work(tmp_path: Path) -> None:

@@ -17,7 +17,12 @@ from convert.catalog import get_variant
 from convert.cli import main
 from convert.errors import UserError
 from convert.tf_graph import normalise
-from convert.verify import DEFAULT_MAX_DIFFERING, DEFAULT_MAX_LOGIT_DIFF, verify_onnx
+from convert.verify import (
+    DEFAULT_MAX_DIFFERING,
+    DEFAULT_MAX_LOGIT_DIFF,
+    TOLERANCES,
+    verify_onnx,
+)
 from tests.convert.conftest import TEST_SIZE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +39,7 @@ VARIANTS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_export_matches_tensorflow_on_real_photos(
-    variant: str, exported: Callable[[str], Path], models_dir: Path
+    variant: str, exported: Callable[..., Path], models_dir: Path
 ) -> None:
     results = verify_onnx(variant, exported(variant), models_dir=models_dir)
     assert [r.label for r in results] == ["astronaut", "camera"]
@@ -43,9 +48,56 @@ def test_export_matches_tensorflow_on_real_photos(
         assert r.passes(DEFAULT_MAX_LOGIT_DIFF, DEFAULT_MAX_DIFFERING), r
 
 
+# FP16: float and quantised, stride 16 and stride 8 (dilated convolutions); float-050-stride8
+# is the one that needs its first depthwise convolution in FP32 (0.67 % of pixels otherwise).
+FP16_VARIANTS = [
+    "mobilenet-float-050-stride16",
+    "mobilenet-quant1-050-stride8",
+    "mobilenet-float-050-stride8",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", FP16_VARIANTS)
+def test_fp16_export_keeps_the_masks_of_tensorflow(
+    variant: str, exported: Callable[..., Path], models_dir: Path
+) -> None:
+    results = verify_onnx(variant, exported(variant, "fp16"), models_dir=models_dir)
+    assert [r.label for r in results] == ["astronaut", "camera"]
+    fp16 = TOLERANCES["fp16"]
+    for r in results:
+        assert r.passes(fp16.max_logit_diff, fp16.max_differing), r
+        # Really FP16: the logits move by far more than float32 reordering noise.
+        assert max(r.segments_max_diff, r.part_heatmaps_max_diff) > DEFAULT_MAX_LOGIT_DIFF, r
+
+
+@pytest.mark.slow
+def test_cli_verify_uses_the_tolerances_of_the_files_precision(
+    exported: Callable[..., Path], models_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    variant = FP16_VARIANTS[1]
+    args = ["verify", variant, "--onnx", str(exported(variant, "fp16"))]
+    assert main([*args, "--models-dir", str(models_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "(fp16)" in out and "OK" in out
+    # The FP32 tolerance on logits fails the same file.
+    assert main([*args, "--models-dir", str(models_dir), "--max-logit-diff", "1e-3"]) == 1
+    assert "FAILED" in capsys.readouterr().out
+
+
+def test_tolerance_rejects_non_finite_logits() -> None:
+    from convert.verify import ImageResult
+
+    fp16 = TOLERANCES["fp16"]
+    assert ImageResult("x", (33, 33), 0.2, 0.3, 0.001).passes(None, fp16.max_differing)
+    assert not ImageResult("x", (33, 33), 0.2, 0.3, 0.006).passes(None, fp16.max_differing)
+    assert not ImageResult("x", (33, 33), float("inf"), 0.3, 0.0).passes(None, 1.0)
+    assert not ImageResult("x", (33, 33), float("nan"), 0.3, 0.0).passes(1.0, 1.0)
+
+
 @pytest.mark.slow
 def test_cli_verify_reports_and_fails_above_tolerance(
-    exported: Callable[[str], Path], models_dir: Path, capsys: pytest.CaptureFixture[str]
+    exported: Callable[..., Path], models_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     variant = VARIANTS[0]
     args = ["verify", variant, "--onnx", str(exported(variant)), "--models-dir", str(models_dir)]
@@ -59,7 +111,7 @@ def test_cli_verify_reports_and_fails_above_tolerance(
 
 @pytest.mark.slow
 def test_verify_refuses_an_onnx_file_of_another_variant(
-    exported: Callable[[str], Path], models_dir: Path
+    exported: Callable[..., Path], models_dir: Path
 ) -> None:
     with pytest.raises(UserError, match="was exported from 'mobilenet-float-050-stride16'"):
         verify_onnx(VARIANTS[1], exported(VARIANTS[0]), models_dir=models_dir)
@@ -80,7 +132,7 @@ def test_verify_names_a_missing_onnx_file(tmp_path: Path) -> None:
 )
 def test_export_matches_tensorflow_js(
     variant: str,
-    exported: Callable[[str], Path],
+    exported: Callable[..., Path],
     models_dir: Path,
     astronaut: np.ndarray,
     tmp_path: Path,

@@ -3,14 +3,15 @@ without TensorRT it fails with one sentence saying how to get it."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 
 from convert.cli import main
-from convert.engine.builder import choose_network_typing, inspect_onnx, resolve_precision
+from convert.engine.builder import inspect_onnx
 from convert.engine.ensure import dynamic_profile, resolve_target
-from convert.engine.tensorrt_support import major_version, tensorrt_available
+from convert.engine.tensorrt_support import tensorrt_available
 from convert.errors import UserError
 from tests.tensorrt.helpers import VARIANT, write_onnx
 
@@ -39,8 +40,10 @@ def test_without_tensorrt_one_sentence_says_how_to_get_it(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     code, text = run(capsys, VARIANT, "--engine-dir", str(tmp_path))
-    assert code != 0
+    assert code == 2
     assert "TensorRT" in text and "JetPack" in text and "pypi.nvidia.com" in text
+    if importlib.util.find_spec("pycuda") is None:  # everything a new machine needs, at once
+        assert "and pycuda" in text and "pip install 'bodypix-appliance[gpu]'" in text
     assert "Traceback" not in text
     assert list(tmp_path.iterdir()) == []  # nothing half-written
 
@@ -112,24 +115,17 @@ def test_targets_for_variants_and_onnx_files(tmp_path: Path) -> None:
     assert target.model == "custom" and target.engine_dir == tmp_path
 
 
-def test_network_typing_per_tensorrt_version() -> None:
-    # 8.x: weakly typed always; FP16 comes from the builder flag.
-    assert choose_network_typing(8, "fp16", False, True) == "weak"
-    assert choose_network_typing(8, "fp32", False, True) == "weak"
-    # 10.x: FP32 and FP16-ONNX builds are strongly typed; FP16 from FP32 ONNX needs the flag.
-    assert choose_network_typing(10, "fp32", False, True) == "strong"
-    assert choose_network_typing(10, "fp16", True, True) == "strong"
-    assert choose_network_typing(10, "fp16", False, True) == "weak"
-    # 11.x: no FP16 flag any more.
-    assert choose_network_typing(11, "fp16", True, False) == "strong"
-    with pytest.raises(UserError, match="only from an FP16 ONNX"):
-        choose_network_typing(11, "fp16", False, False)
-    with pytest.raises(UserError, match="cannot give an FP32 engine"):
-        choose_network_typing(10, "fp32", True, True)
-
-
-def test_precision_defaults_to_fp16_where_the_gpu_has_it() -> None:
-    assert resolve_precision(None, True) == "fp16"
-    assert resolve_precision(None, False) == "fp32"
-    assert resolve_precision("fp32", True) == "fp32"
-    assert major_version("8.5.2.2") == 8 and major_version("10.13.0.35") == 10
+@no_tensorrt
+def test_dla_with_a_dynamic_onnx_is_refused_before_tensorrt(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    dynamic = write_onnx(tmp_path / "dynamic.onnx", "height", "width")
+    code, text = run(capsys, "--onnx", str(dynamic), "--dla-core", "0", "--precision", "fp16")
+    assert code == 2 and "Traceback" not in text
+    assert "--dla-core 0 needs a fixed input size" in text and "silently run on the GPU" in text
+    assert "needs NVIDIA TensorRT" not in text  # refused before TensorRT is even looked for
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dynamic.onnx"]
+    # A fixed-size ONNX gets past that check (to the TensorRT check, here).
+    static = write_onnx(tmp_path / "static.onnx")
+    code, text = run(capsys, "--onnx", str(static), "--dla-core", "0")
+    assert code == 2 and "needs NVIDIA TensorRT" in text

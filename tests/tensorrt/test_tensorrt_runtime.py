@@ -66,12 +66,27 @@ def onnx_file(models_dir: Path, input_size: tuple[int, int]) -> Path:
     return ensure_onnx(VARIANT, input_size[0], input_size[1], models_dir=models_dir)
 
 
+def build_argv(engines: Path, models_dir: Path, input_size: tuple[int, int]) -> list[str]:
+    """The install step's command: the ONNX this TensorRT builds from (FP32 with the FP16
+    builder flag, or FP16 strongly typed) is picked by convert.engine.plan."""
+    h, w = input_size
+    return [
+        "build-engine", VARIANT, "--height", str(h), "--width", str(w),
+        "--engine-dir", str(engines), "--models-dir", str(models_dir),
+    ]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
-def engine_models_dir(gpu: None, onnx_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def engine_models_dir(
+    gpu: None,
+    models_dir: Path,
+    input_size: tuple[int, int],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
     """A models folder whose engines/ holds one freshly built engine."""
     root = tmp_path_factory.mktemp("models")
     engines = root / VARIANT / "engines"
-    assert main(["build-engine", "--onnx", str(onnx_file), "--engine-dir", str(engines)]) == 0
+    assert main(build_argv(engines, models_dir, input_size)) == 0
     return root
 
 
@@ -104,8 +119,20 @@ def test_build_writes_engine_sidecar_and_timing_cache(
 ) -> None:
     import tensorrt as trt
 
+    from convert.engine.gpu import current_gpu, has_fast_fp16
+    from convert.engine.plan import plan_build
+    from convert.engine.tensorrt_api import probe
+
     sidecar = json.loads(sidecar_path(engine).read_text())
     assert sidecar["tensorrt_version"] == trt.__version__
+    fast = has_fast_fp16(current_gpu().compute_capability)
+    plan = plan_build(probe(trt.__version__), "fp16" if fast else "fp32", None)
+    assert sidecar["precision"] == plan.precision
+    assert sidecar["extra"] == {
+        "network_typing": plan.typing,
+        "onnx_precision": plan.onnx_precision,
+        "fp16_builder_flag": plan.fp16_flag,
+    }
     assert sidecar["precision"] in ("fp16", "fp32") and sidecar["input_size"] == list(input_size)
     assert [t["name"] for t in sidecar["inputs"]] == ["image"]
     assert {t["name"] for t in sidecar["outputs"]} == {"segments", "part_heatmaps"}
@@ -115,10 +142,13 @@ def test_build_writes_engine_sidecar_and_timing_cache(
 
 
 def test_build_is_idempotent_and_force_rebuilds(
-    engine: Path, onnx_file: Path, capsys: pytest.CaptureFixture[str]
+    engine: Path,
+    models_dir: Path,
+    input_size: tuple[int, int],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     before = engine.stat().st_mtime_ns
-    argv = ["build-engine", "--onnx", str(onnx_file), "--engine-dir", str(engine.parent)]
+    argv = build_argv(engine.parent, models_dir, input_size)
     assert main(argv) == 0
     assert "up to date" in capsys.readouterr().out
     assert engine.stat().st_mtime_ns == before

@@ -1,7 +1,8 @@
 """Which engine the TensorRT backend runs: the best matching one for this GPU and TensorRT.
 
-`auto` uses TensorRT only when such an engine already exists (building one takes minutes, which
-`bodypix prepare-model` does at install time); an explicit `tensorrt` builds a missing engine.
+The runtime never builds an engine: that takes minutes and is the install step's job
+(`bodypix prepare-model`, `convert build-engine`). Without a matching engine `auto` uses ONNX
+Runtime and an explicit `tensorrt` is refused with the command that builds one.
 """
 
 from __future__ import annotations
@@ -43,14 +44,19 @@ def usable_engine(
     return find_matching_engine(folder, variant, input_size, gpu, version)
 
 
+def build_command(variant: str, size: tuple[int, int]) -> str:
+    """The command that builds the engine the runtime looks for."""
+    return f"python -m convert build-engine {variant} --height {size[0]} --width {size[1]}"
+
+
 def open_tensorrt_backend(
     variant: str,
     input_size: tuple[int, int] | None = None,
     models_dir: Path | None = None,
     stream: cuda.Stream | None = None,
-    build_missing: bool = True,
 ) -> TensorRTBackend:
-    """The TensorRT backend for (variant, input size), building the engine first if missing."""
+    """The TensorRT backend for (variant, input size); a UserError naming the build command
+    when no engine matches this GPU and TensorRT (never a build of minutes by surprise)."""
     from convert.engine.tensorrt_support import require_tensorrt
     from convert.input_size import default_input_size
     from runtime.backends.tensorrt.backend import TensorRTBackend
@@ -59,16 +65,8 @@ def open_tensorrt_backend(
     size = input_size or default_input_size(get_variant(variant).stride)
     engine = usable_engine(variant, size, models_dir)
     if engine is None:
-        command = f"python -m convert build-engine {variant} --height {size[0]} --width {size[1]}"
-        if not build_missing:
-            raise UserError(
-                f"No TensorRT engine for {variant} at {size[0]}x{size[1]} on this GPU: build it "
-                f"with `{command}`."
-            )
-        # The only call into the conversion stage: producing the missing file.
-        from convert.engine.ensure import ensure_engine, resolve_target
-
-        log.warning("building the TensorRT engine for %s (minutes): %s", variant, command)
-        target = resolve_target(variant, None, size[0], size[1], None, models_dir)
-        engine = ensure_engine(target, progress=False).path
+        raise UserError(
+            f"No TensorRT engine for {variant} at {size[0]}x{size[1]} matches this GPU and "
+            f"TensorRT: build it with `bodypix prepare-model` or `{build_command(variant, size)}`."
+        )
     return TensorRTBackend(engine, variant, stream)
