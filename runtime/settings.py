@@ -38,6 +38,10 @@ class PartsSettings(_Strict):
     opacity: float = Field(default=0.7, ge=0.0, le=1.0)
     face_blur: bool = False
     face_blur_amount: int = Field(default=3, ge=1, le=20)
+    no_part_color: RGBA = Field(
+        default=(255, 255, 255, 255),
+        description="Colour where no part is: body-pix's opaque white; (0,0,0,0) leaves the frame.",
+    )
 
 
 class Settings(_Strict):
