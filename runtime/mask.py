@@ -1,7 +1,8 @@
 """From network logits to the person mask and part ids, as BodyPix does, plus video refinements.
 
 `person_scores` / `part_ids` reproduce `segmentPerson` / `segmentPersonParts`; `MaskRefiner`
-adds what BodyPix does not have and a live camera needs: feathered edges and temporal smoothing.
+adds what BodyPix does not have and a live camera needs: temporal smoothing, edge refinement
+guided by the frame, and feathered edges.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from runtime.edge_refine import guided_filter
 from runtime.geometry import FrameGeometry
 from runtime.resample import F32, resample, scale_and_crop, sigmoid
+from runtime.settings import Settings
 
 NUM_PARTS = 24
 I8 = npt.NDArray[np.int8]
@@ -70,14 +73,59 @@ def feather(mask: F32, width: int) -> F32:
     return np.asarray(soft, dtype=np.float32)
 
 
+# Motion-aware smoothing: frame differences are measured at 1/_MOTION_SCALE size, where sensor
+# noise (sigma 2-3 levels) averages down to well under a level; a mean difference of
+# _STILL_LEVELS or less counts as still, _MOVING_LEVELS or more as moving.
+_MOTION_SCALE = 4
+_STILL_LEVELS = 1.5
+_MOVING_LEVELS = 4.0
+# How far (small-size px) motion reaches: BodyPix's edge can sit a stride (16 px) off the
+# picture's edge, and the edge that moved must be followed where the mask has it.
+_MOTION_REACH = 4
+# Hysteresis around the threshold, in probability, where the picture is still.
+HYSTERESIS = 0.15
+
+
 class MaskRefiner:
-    """Temporal smoothing (exponential moving average) of the mask between video frames."""
+    """What a live camera adds to BodyPix's mask: temporal smoothing, edge refinement, feathering.
+
+    Smoothing methods (`Settings.smoothing_method`, strength `Settings.smoothing`):
+    - "ema": exponential moving average of the mask. Less flicker, but a moving edge trails.
+    - "motion": motion-aware. The person probability is averaged over time only where the frame
+      did not change (strength = the share of the previous average kept there) and taken as is
+      where it did; the threshold has hysteresis where the frame is still, so noise around the
+      threshold does not flip pixels. The mask stays binary like BodyPix's, and the first frame
+      after a reset is exactly BodyPix's.
+    """
 
     def __init__(self) -> None:
-        self._previous: F32 | None = None
+        self._previous: F32 | None = None  # EMA state: the last output mask
+        self._scores: F32 | None = None  # motion state: time-averaged probability
+        self._decision: npt.NDArray[np.bool_] | None = None  # motion state: last person mask
+        self._small: F32 | None = None  # motion state: last frame, gray, shrunk
 
     def reset(self) -> None:
-        self._previous = None
+        self._previous = self._scores = self._decision = self._small = None
+
+    def refine(
+        self,
+        frame: npt.NDArray[np.uint8],
+        scores: F32,
+        mask: F32,
+        settings: Settings,
+    ) -> F32:
+        """The mask the compositor gets: `mask` (thresholded `scores`), smoothed over time,
+        refined along the frame's edges, feathered, per `settings` (all off: `mask` itself)."""
+        s = settings
+        motion = s.smoothing > 0 and s.smoothing_method == "motion"
+        if motion:
+            mask = self.smooth_motion(frame, scores, s.segmentation_threshold, s.smoothing)
+        if s.edge_refine == "guided":
+            mask = guided_filter(frame, mask, s.edge_refine_radius, s.edge_refine_eps)
+        mask = feather(mask, s.feather)
+        if not motion:
+            mask = self.smooth(mask, s.smoothing)
+        return mask
 
     def smooth(self, mask: F32, strength: float) -> F32:
         """EMA: strength 0 passes `mask` through, 0.9 keeps 90 % of the previous mask."""
@@ -89,3 +137,53 @@ class MaskRefiner:
         )
         self._previous = out
         return out
+
+    def motion(self, frame: npt.NDArray[np.uint8]) -> F32 | None:
+        """How much the frame moved since the last call, 0 (still) to 1, at frame size
+        (None for the first frame or a new size)."""
+        h, w = frame.shape[:2]
+        size = (max(1, w // _MOTION_SCALE), max(1, h // _MOTION_SCALE))
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        small = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), np.float32)
+        previous, self._small = self._small, small
+        if previous is None or previous.shape != small.shape:
+            return None
+        diff = cv2.absdiff(small, previous)
+        diff = cv2.blur(diff, (3, 3))
+        reach = 2 * _MOTION_REACH + 1
+        diff = cv2.dilate(diff, np.ones((reach, reach), np.uint8))
+        moving = (diff - _STILL_LEVELS) * (1.0 / (_MOVING_LEVELS - _STILL_LEVELS))
+        np.clip(moving, 0.0, 1.0, out=moving)
+        return np.asarray(cv2.resize(moving, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
+
+    def smooth_motion(
+        self,
+        frame: npt.NDArray[np.uint8],
+        scores: F32,
+        segmentation_threshold: float,
+        strength: float,
+    ) -> F32:
+        """Motion-aware smoothing of the probability with hysteresis (see the class)."""
+        moving = self.motion(frame)
+        thr = np.float32(segmentation_threshold)
+        if (
+            moving is None
+            or self._scores is None
+            or self._decision is None
+            or self._scores.shape != scores.shape
+        ):
+            self._scores = scores.copy()
+            self._decision = scores > thr
+            return self._decision.astype(np.float32)
+        still = np.subtract(np.float32(1.0), moving, dtype=np.float32)
+        keep = still * np.float32(strength)
+        # averaged = keep * previous + (1 - keep) * scores
+        averaged = self._scores - scores
+        averaged *= keep
+        averaged += scores
+        margin = still * np.float32(HYSTERESIS)
+        # A person pixel stays one until the probability drops below thr - margin; a background
+        # pixel becomes one only above thr + margin.
+        decision = np.where(self._decision, averaged > thr - margin, averaged > thr + margin)
+        self._scores, self._decision = averaged, decision
+        return decision.astype(np.float32)

@@ -17,6 +17,8 @@ Effect = Literal["blur", "replace", "mask", "parts", "none"]
 BackendName = Literal["auto", "tensorrt", "onnxruntime"]
 InternalResolutionName = Literal["low", "medium", "high", "full"]
 RGBA = tuple[int, int, int, int]
+SmoothingMethod = Literal["ema", "motion"]
+EdgeRefine = Literal["off", "guided"]
 
 
 class _Strict(BaseModel):
@@ -73,6 +75,17 @@ class Settings(_Strict):
     )
     feather: int = Field(
         default=0, ge=0, le=50, description="Soft edge width in pixels; 0 = hard cut."
+    )
+    smoothing_method: SmoothingMethod = Field(
+        default="motion",
+        description="'motion': average where the frame is still, follow where it moves; 'ema'.",
+    )
+    edge_refine: EdgeRefine = Field(
+        default="off", description="'guided': the mask edge follows the frame's (guided filter)."
+    )
+    edge_refine_radius: int = Field(default=8, ge=1, le=64, description="Guided filter radius px.")
+    edge_refine_eps: float = Field(
+        default=1e-3, gt=0.0, le=1.0, description="Guided filter smoothing (guide in 0..1)."
     )
 
     # Live pipeline.
