@@ -101,7 +101,7 @@ class MaskRefiner:
     def __init__(self) -> None:
         self._previous: F32 | None = None  # EMA state: the last output mask
         self._scores: F32 | None = None  # motion state: time-averaged probability
-        self._decision: npt.NDArray[np.bool_] | None = None  # motion state: last person mask
+        self._decision: F32 | None = None  # motion state: -1 where person last frame, +1 not
         self._small: F32 | None = None  # motion state: last frame, gray, shrunk
 
     def reset(self) -> None:
@@ -138,9 +138,9 @@ class MaskRefiner:
         self._previous = out
         return out
 
-    def motion(self, frame: npt.NDArray[np.uint8]) -> F32 | None:
-        """How much the frame moved since the last call, 0 (still) to 1, at frame size
-        (None for the first frame or a new size)."""
+    def stillness(self, frame: npt.NDArray[np.uint8]) -> F32 | None:
+        """How still the frame stayed since the last call, 1 (still) to 0 (moved), at
+        1/_MOTION_SCALE size (None for the first frame or a new size)."""
         h, w = frame.shape[:2]
         size = (max(1, w // _MOTION_SCALE), max(1, h // _MOTION_SCALE))
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
@@ -148,13 +148,14 @@ class MaskRefiner:
         previous, self._small = self._small, small
         if previous is None or previous.shape != small.shape:
             return None
-        diff = cv2.absdiff(small, previous)
-        diff = cv2.blur(diff, (3, 3))
+        diff = cv2.blur(cv2.absdiff(small, previous), (3, 3))
         reach = 2 * _MOTION_REACH + 1
         diff = cv2.dilate(diff, np.ones((reach, reach), np.uint8))
-        moving = (diff - _STILL_LEVELS) * (1.0 / (_MOVING_LEVELS - _STILL_LEVELS))
-        np.clip(moving, 0.0, 1.0, out=moving)
-        return np.asarray(cv2.resize(moving, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
+        still = (np.float32(_MOVING_LEVELS) - diff) * np.float32(
+            1.0 / (_MOVING_LEVELS - _STILL_LEVELS)
+        )
+        np.clip(still, 0.0, 1.0, out=still)
+        return np.asarray(still, np.float32)
 
     def smooth_motion(
         self,
@@ -164,26 +165,29 @@ class MaskRefiner:
         strength: float,
     ) -> F32:
         """Motion-aware smoothing of the probability with hysteresis (see the class)."""
-        moving = self.motion(frame)
-        thr = np.float32(segmentation_threshold)
-        if (
-            moving is None
-            or self._scores is None
-            or self._decision is None
-            or self._scores.shape != scores.shape
-        ):
+        still = self.stillness(frame)
+        thr = float(segmentation_threshold)
+        previous, side = self._scores, self._decision
+        if still is None or previous is None or side is None or previous.shape != scores.shape:
             self._scores = scores.copy()
-            self._decision = scores > thr
-            return self._decision.astype(np.float32)
-        still = np.subtract(np.float32(1.0), moving, dtype=np.float32)
-        keep = still * np.float32(strength)
+            decision = (scores > np.float32(thr)).astype(np.float32)
+            self._decision = 1.0 - 2.0 * decision  # -1 person, +1 background
+            return decision
+        h, w = scores.shape
+        # OpenCV passes (SIMD, threaded) at full size; the stillness map is enlarged twice,
+        # already scaled, instead of scaling it at full size.
+        keep = cv2.resize(still * np.float32(strength), (w, h), interpolation=cv2.INTER_LINEAR)
+        margin = cv2.resize(still * np.float32(HYSTERESIS), (w, h), interpolation=cv2.INTER_LINEAR)
         # averaged = keep * previous + (1 - keep) * scores
-        averaged = self._scores - scores
-        averaged *= keep
-        averaged += scores
-        margin = still * np.float32(HYSTERESIS)
-        # A person pixel stays one until the probability drops below thr - margin; a background
-        # pixel becomes one only above thr + margin.
-        decision = np.where(self._decision, averaged > thr - margin, averaged > thr + margin)
-        self._scores, self._decision = averaged, decision
-        return decision.astype(np.float32)
+        averaged = np.asarray(cv2.subtract(previous, scores), np.float32)
+        cv2.multiply(averaged, keep, dst=averaged)
+        cv2.add(averaged, scores, dst=averaged)
+        # Hysteresis: a person pixel (side -1) stays one until the probability drops below
+        # thr - margin; a background pixel (+1) becomes one only above thr + margin.
+        limit = np.asarray(cv2.multiply(side, margin), np.float32)
+        limit += np.float32(thr)
+        person = cv2.compare(averaged, limit, cv2.CMP_GT)  # 255 where person
+        decision = np.multiply(person, np.float32(1.0 / 255.0), dtype=np.float32)
+        self._scores = averaged
+        self._decision = np.asarray(cv2.addWeighted(decision, -2.0, decision, 0.0, 1.0), np.float32)
+        return decision
