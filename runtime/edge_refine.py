@@ -27,6 +27,10 @@ F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
 # Gray levels from BGR (BT.601 luma, as cv2.COLOR_BGR2GRAY) scaled to 0..1.
 GRAY_WEIGHTS = np.array([[0.114 / 255.0, 0.587 / 255.0, 0.299 / 255.0]], dtype=np.float32)
+# The filter's output is stretched so STRETCH_LOW..STRETCH_HIGH becomes 0..1: the edge stays
+# where the frame has it, and the faint halo the filter spreads over a window where the frame
+# has no edge (low-contrast hair against a wall) goes.
+STRETCH_LOW, STRETCH_HIGH = 0.2, 0.8
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ def guided_coefficients(guide: F32, mask: F32, radius: int, eps: float) -> tuple
 
 
 def guided_filter(frame_bgr: U8, mask: F32, radius: int = 8, eps: float = 1e-3) -> F32:
-    """The mask refined along the frame's edges, float32 [h, w] in 0..1."""
+    """The mask refined along the frame's edges, float32 [h, w] in 0..1 (then stretched)."""
     h, w = mask.shape
     plan = guided_plan(h, w, radius, eps)
     s = plan.subsample
@@ -104,7 +108,11 @@ def guided_filter(frame_bgr: U8, mask: F32, radius: int = 8, eps: float = 1e-3) 
     a, b = guided_coefficients(shrink(guide, s), shrink(mask, s), plan.radius, plan.eps)
     mean_a = enlarge(box(a, plan.radius), s, h, w)
     mean_b = enlarge(box(b, plan.radius), s, h, w)
+    gain = np.float32(1.0 / (STRETCH_HIGH - STRETCH_LOW))
+    # ((a I + b) - low) * gain, as the apply kernel computes it.
     out = mean_a * guide
     out += mean_b
+    out -= np.float32(STRETCH_LOW)
+    out *= gain
     np.clip(out, 0.0, 1.0, out=out)
     return out

@@ -85,7 +85,7 @@ class Settings(_Strict):
     )
     edge_refine_radius: int = Field(default=8, ge=1, le=64, description="Guided filter radius px.")
     edge_refine_eps: float = Field(
-        default=1e-3, gt=0.0, le=1.0, description="Guided filter smoothing (guide in 0..1)."
+        default=1e-4, gt=0.0, le=1.0, description="Guided filter smoothing (guide in 0..1)."
     )
 
     # Live pipeline.

@@ -6,7 +6,8 @@
 //                 a = cov(I, p) / (var(I) + eps), b = mean(p) - a mean(I)
 //   mean:         box means of a and b
 //   apply:        at every frame pixel, mean a and mean b enlarged bilinearly (block centres to
-//                 pixel centres, clamped at the border as cv2.resize does), out = a I + b in 0..1
+//                 pixel centres, clamped at the border as cv2.resize does),
+//                 out = clamp01((a I + b - low) * gain) (the CPU module's STRETCH_LOW/HIGH)
 //
 // No shared memory and no barriers: every thread computes its own window, each step is its own
 // launch, so the host executor runs the same source exactly. The gray weights come from the
@@ -128,13 +129,14 @@ __device__ __forceinline__ float enlarged(const float* __restrict__ v, int w, in
     return top * (1.0f - fy) + bottom * fy;
 }
 
-// One thread per frame pixel: out = clamp01(mean_a I + mean_b). `out` may be the input mask.
+// One thread per frame pixel: out = clamp01((mean_a I + mean_b - low) * gain). `out` may be
+// the input mask.
 extern "C" __global__ void guided_apply(const unsigned char* __restrict__ frame, int frame_pitch,
                                         int frame_format, int width, int height,
                                         const float* __restrict__ mean_a,
                                         const float* __restrict__ mean_b, int s, int small_w,
-                                        int small_h, float wb, float wg, float wr,
-                                        float* __restrict__ out) {
+                                        int small_h, float wb, float wg, float wr, float low,
+                                        float gain, float* __restrict__ out) {
     const int x = blockIdx.x * blockDim.x + threadIdx.x;
     const int y = blockIdx.y * blockDim.y + threadIdx.y;
     if (x >= width || y >= height) return;
@@ -145,5 +147,5 @@ extern "C" __global__ void guided_apply(const unsigned char* __restrict__ frame,
     const float ma = enlarged(mean_a, small_w, y0, y1, fy, x0, x1, fx);
     const float mb = enlarged(mean_b, small_w, y0, y1, fy, x0, x1, fx);
     const float i = gray_at(frame, frame_pitch, frame_format, x, y, wb, wg, wr);
-    out[(size_t)y * width + x] = clamp01(ma * i + mb);
+    out[(size_t)y * width + x] = clamp01((ma * i + mb - low) * gain);
 }

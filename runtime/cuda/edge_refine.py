@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from runtime.edge_refine import GRAY_WEIGHTS, GuidedPlan
+from runtime.edge_refine import GRAY_WEIGHTS, STRETCH_HIGH, STRETCH_LOW, GuidedPlan
 
 SOURCE = "edge_refine.cu"
 KERNELS = ("guided_shrink", "guided_coefficients", "guided_mean", "guided_apply")
@@ -100,5 +100,6 @@ class GuidedFilterKernels:
         self._launch(
             "guided_apply", width, height,
             np.uintp(frame), pitch, fmt, w, h, mean_a, mean_b, s, small_w, small_h,
-            wb, wg, wr, np.uintp(out),
+            wb, wg, wr, np.float32(STRETCH_LOW), np.float32(1.0 / (STRETCH_HIGH - STRETCH_LOW)),
+            np.uintp(out),
         )  # fmt: skip
