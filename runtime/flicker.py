@@ -112,13 +112,18 @@ def flicker(masks: Sequence[F32]) -> Flicker:
     return Flicker(float(np.mean(flips)), float(np.mean(change)))
 
 
+def max_travel(width: int) -> float:
+    """The farthest a clip may move (px) for `motion_lag` to keep inner columns to compare."""
+    return (width - 32) / 2 - 2 * EDGE_BAND
+
+
 def motion_lag(masks: Sequence[F32], speed: float, truth: F32 | None = None) -> float:
     """Frames by which the masks of the moving clip trail the true motion (see the module)."""
     reference = masks[0] if truth is None else truth
     frames = len(masks)
     w = reference.shape[1]
     margin = int(np.ceil(speed * frames)) + 2 * EDGE_BAND
-    if 2 * margin >= w:
+    if speed <= 0 or 2 * margin > w - 32:
         raise ValueError(f"clip too long for its width: {frames} frames at {speed} px/frame")
     inner = slice(margin, w - margin)
     lags = []

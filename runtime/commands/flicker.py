@@ -62,6 +62,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     if not 0 < args.smoothing < 1:
         raise UserError(f"--smoothing {args.smoothing} must be between 0 and 1 (exclusive).")
     photo = fl.load_photo()
+    travel = args.frames * args.speed
+    if args.speed <= 0 or travel > fl.max_travel(photo.shape[1]):
+        raise UserError(
+            f"--frames {args.frames} at --speed {args.speed} px/frame moves the photo "
+            f"{travel:g} px: keep the speed above 0 and the product under "
+            f"{fl.max_travel(photo.shape[1]):g} px (fewer frames or a lower speed)."
+        )
+    if args.noise < 0:
+        raise UserError(f"--noise {args.noise} is negative: give a sigma in levels, e.g. 2.5.")
     base = Settings(
         effect="none",
         variant=args.variant,

@@ -130,3 +130,5 @@ def test_flicker_refuses_a_too_short_clip() -> None:
 
     with pytest.raises(UserError, match="too few"):
         measure(argparse.Namespace(frames=2, smoothing=0.5))
+    with pytest.raises(UserError, match="moves the photo 600 px"):
+        measure(argparse.Namespace(frames=200, smoothing=0.5, speed=3.0, noise=2.5))
