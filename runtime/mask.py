@@ -1,7 +1,8 @@
 """From network logits to the person mask and part ids, as BodyPix does, plus video refinements.
 
 `person_scores` / `part_ids` reproduce `segmentPerson` / `segmentPersonParts`; `MaskRefiner`
-adds what BodyPix does not have and a live camera needs: feathered edges and temporal smoothing.
+adds what BodyPix does not have and a live camera needs: temporal smoothing, edge refinement
+guided by the frame, and feathered edges.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from runtime.edge_refine import guided_filter
 from runtime.geometry import FrameGeometry
 from runtime.resample import F32, resample, scale_and_crop, sigmoid
+from runtime.settings import Settings
 
 NUM_PARTS = 24
 I8 = npt.NDArray[np.int8]
@@ -70,14 +73,59 @@ def feather(mask: F32, width: int) -> F32:
     return np.asarray(soft, dtype=np.float32)
 
 
+# Motion-aware smoothing: frame differences are measured at 1/_MOTION_SCALE size, where sensor
+# noise (sigma 2-3 levels) averages down to well under a level; a mean difference of
+# _STILL_LEVELS or less counts as still, _MOVING_LEVELS or more as moving.
+_MOTION_SCALE = 4
+_STILL_LEVELS = 1.5
+_MOVING_LEVELS = 4.0
+# How far (small-size px) motion reaches: BodyPix's edge can sit a stride (16 px) off the
+# picture's edge, and the edge that moved must be followed where the mask has it.
+_MOTION_REACH = 4
+# Hysteresis around the threshold, in probability, where the picture is still.
+HYSTERESIS = 0.15
+
+
 class MaskRefiner:
-    """Temporal smoothing (exponential moving average) of the mask between video frames."""
+    """What a live camera adds to BodyPix's mask: temporal smoothing, edge refinement, feathering.
+
+    Smoothing methods (`Settings.smoothing_method`, strength `Settings.smoothing`):
+    - "ema": exponential moving average of the mask. Less flicker, but a moving edge trails.
+    - "motion": motion-aware. The person probability is averaged over time only where the frame
+      did not change (strength = the share of the previous average kept there) and taken as is
+      where it did; the threshold has hysteresis where the frame is still, so noise around the
+      threshold does not flip pixels. The mask stays binary like BodyPix's, and the first frame
+      after a reset is exactly BodyPix's.
+    """
 
     def __init__(self) -> None:
-        self._previous: F32 | None = None
+        self._previous: F32 | None = None  # EMA state: the last output mask
+        self._scores: F32 | None = None  # motion state: time-averaged probability
+        self._decision: F32 | None = None  # motion state: -1 where person last frame, +1 not
+        self._small: F32 | None = None  # motion state: last frame, gray, shrunk
 
     def reset(self) -> None:
-        self._previous = None
+        self._previous = self._scores = self._decision = self._small = None
+
+    def refine(
+        self,
+        frame: npt.NDArray[np.uint8],
+        scores: F32,
+        mask: F32,
+        settings: Settings,
+    ) -> F32:
+        """The mask the compositor gets: `mask` (thresholded `scores`), smoothed over time,
+        refined along the frame's edges, feathered, per `settings` (all off: `mask` itself)."""
+        s = settings
+        motion = s.smoothing > 0 and s.smoothing_method == "motion"
+        if motion:
+            mask = self.smooth_motion(frame, scores, s.segmentation_threshold, s.smoothing)
+        if s.edge_refine == "guided":
+            mask = guided_filter(frame, mask, s.edge_refine_radius, s.edge_refine_eps)
+        mask = feather(mask, s.feather)
+        if not motion:
+            mask = self.smooth(mask, s.smoothing)
+        return mask
 
     def smooth(self, mask: F32, strength: float) -> F32:
         """EMA: strength 0 passes `mask` through, 0.9 keeps 90 % of the previous mask."""
@@ -89,3 +137,57 @@ class MaskRefiner:
         )
         self._previous = out
         return out
+
+    def stillness(self, frame: npt.NDArray[np.uint8]) -> F32 | None:
+        """How still the frame stayed since the last call, 1 (still) to 0 (moved), at
+        1/_MOTION_SCALE size (None for the first frame or a new size)."""
+        h, w = frame.shape[:2]
+        size = (max(1, w // _MOTION_SCALE), max(1, h // _MOTION_SCALE))
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        small = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), np.float32)
+        previous, self._small = self._small, small
+        if previous is None or previous.shape != small.shape:
+            return None
+        diff = cv2.blur(cv2.absdiff(small, previous), (3, 3))
+        reach = 2 * _MOTION_REACH + 1
+        diff = cv2.dilate(diff, np.ones((reach, reach), np.uint8))
+        still = (np.float32(_MOVING_LEVELS) - diff) * np.float32(
+            1.0 / (_MOVING_LEVELS - _STILL_LEVELS)
+        )
+        np.clip(still, 0.0, 1.0, out=still)
+        return np.asarray(still, np.float32)
+
+    def smooth_motion(
+        self,
+        frame: npt.NDArray[np.uint8],
+        scores: F32,
+        segmentation_threshold: float,
+        strength: float,
+    ) -> F32:
+        """Motion-aware smoothing of the probability with hysteresis (see the class)."""
+        still = self.stillness(frame)
+        thr = float(segmentation_threshold)
+        previous, side = self._scores, self._decision
+        if still is None or previous is None or side is None or previous.shape != scores.shape:
+            self._scores = scores.copy()
+            decision = (scores > np.float32(thr)).astype(np.float32)
+            self._decision = 1.0 - 2.0 * decision  # -1 person, +1 background
+            return decision
+        h, w = scores.shape
+        # OpenCV passes (SIMD, threaded) at full size; the stillness map is enlarged twice,
+        # already scaled, instead of scaling it at full size.
+        keep = cv2.resize(still * np.float32(strength), (w, h), interpolation=cv2.INTER_LINEAR)
+        margin = cv2.resize(still * np.float32(HYSTERESIS), (w, h), interpolation=cv2.INTER_LINEAR)
+        # averaged = keep * previous + (1 - keep) * scores
+        averaged = np.asarray(cv2.subtract(previous, scores), np.float32)
+        cv2.multiply(averaged, keep, dst=averaged)
+        cv2.add(averaged, scores, dst=averaged)
+        # Hysteresis: a person pixel (side -1) stays one until the probability drops below
+        # thr - margin; a background pixel (+1) becomes one only above thr + margin.
+        limit = np.asarray(cv2.multiply(side, margin), np.float32)
+        limit += np.float32(thr)
+        person = cv2.compare(averaged, limit, cv2.CMP_GT)  # 255 where person
+        decision = np.multiply(person, np.float32(1.0 / 255.0), dtype=np.float32)
+        self._scores = averaged
+        self._decision = np.asarray(cv2.addWeighted(decision, -2.0, decision, 0.0, 1.0), np.float32)
+        return decision

@@ -17,7 +17,7 @@ from convert.errors import UserError
 from runtime.backends.base import SegmentationBackend
 from runtime.effects import Compositor
 from runtime.geometry import FrameGeometry, frame_geometry
-from runtime.mask import MaskRefiner, feather, part_ids, person_scores, threshold
+from runtime.mask import MaskRefiner, part_ids, person_scores, threshold
 from runtime.resample import preprocess
 from runtime.settings import Settings
 
@@ -128,7 +128,7 @@ class FrameProcessor:
                     "exported with the part_heatmaps output (`python -m convert export-onnx`)."
                 )
             ids = part_ids(logits.part_heatmaps, mask > 0, geometry)
-        mask = self._refiner.smooth(feather(mask, s.feather), s.smoothing)
+        mask = self._refiner.refine(frame, scores, mask, s)
         t3 = time.perf_counter()
         timings["preprocess"] = (t1 - t0) * 1e3
         timings["inference"] = (t2 - t1) * 1e3
@@ -175,6 +175,7 @@ class FrameProcessor:
             old.variant != settings.variant
             or old.internal_resolution != settings.internal_resolution
             or settings.smoothing == 0
+            or old.smoothing_method != settings.smoothing_method
         ):
             self._refiner.reset()
         self._compositor.update_settings(settings)

@@ -17,6 +17,8 @@ Effect = Literal["blur", "replace", "mask", "parts", "none"]
 BackendName = Literal["auto", "tensorrt", "onnxruntime"]
 InternalResolutionName = Literal["low", "medium", "high", "full"]
 RGBA = tuple[int, int, int, int]
+SmoothingMethod = Literal["ema", "motion"]
+EdgeRefine = Literal["off", "guided"]
 
 
 class _Strict(BaseModel):
@@ -38,6 +40,10 @@ class PartsSettings(_Strict):
     opacity: float = Field(default=0.7, ge=0.0, le=1.0)
     face_blur: bool = False
     face_blur_amount: int = Field(default=3, ge=1, le=20)
+    no_part_color: RGBA = Field(
+        default=(255, 255, 255, 255),
+        description="Colour where no part is: body-pix's opaque white; (0,0,0,0) leaves the frame.",
+    )
 
 
 class Settings(_Strict):
@@ -69,6 +75,17 @@ class Settings(_Strict):
     )
     feather: int = Field(
         default=0, ge=0, le=50, description="Soft edge width in pixels; 0 = hard cut."
+    )
+    smoothing_method: SmoothingMethod = Field(
+        default="motion",
+        description="'motion': average where the frame is still, follow where it moves; 'ema'.",
+    )
+    edge_refine: EdgeRefine = Field(
+        default="off", description="'guided': the mask edge follows the frame's (guided filter)."
+    )
+    edge_refine_radius: int = Field(default=8, ge=1, le=64, description="Guided filter radius px.")
+    edge_refine_eps: float = Field(
+        default=1e-4, gt=0.0, le=1.0, description="Guided filter smoothing (guide in 0..1)."
     )
 
     # Live pipeline.

@@ -89,6 +89,18 @@ def add_effects(parser: argparse.ArgumentParser, default_effect: str | None = "b
         "--smoothing", type=float, default=None, help="temporal mask smoothing 0-0.99 (video)"
     )
     group.add_argument("--feather", type=int, default=None, help="soft edge px 0-50 (video)")
+    group.add_argument(
+        "--smoothing-method",
+        choices=["motion", "ema"],
+        default="motion",
+        help="motion: smooth where the frame is still (default); ema: moving average",
+    )
+    group.add_argument(
+        "--edge-refine",
+        choices=["off", "guided"],
+        default="off",
+        help="guided: the mask edge follows the frame's edges (guided filter)",
+    )
 
 
 def settings_from(
@@ -127,6 +139,8 @@ def settings_from(
             flip_horizontal=args.flip,
             smoothing=smoothing if video else 0.0,
             feather=feather if video else 0,
+            smoothing_method=args.smoothing_method,
+            edge_refine=args.edge_refine,
         )
     fields.update(overrides)
     try:

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 KERNEL_DIR = Path(__file__).resolve().parent
 # One module per concern; each .cu includes common.cuh.
-KERNEL_SOURCES: tuple[str, ...] = ("preprocess.cu", "mask.cu", "blur.cu", "composite.cu")
+KERNEL_SOURCES: tuple[str, ...] = (
+    "preprocess.cu", "mask.cu", "blur.cu", "composite.cu", "edge_refine.cu"
+)  # fmt: skip
 HEADERS: tuple[str, ...] = ("common.cuh",)
 # No --use_fast_math and no FMA contraction: interpolation and sigmoid round like the NumPy
 # reference, so thresholds flip on the same pixels.

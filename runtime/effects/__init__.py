@@ -65,7 +65,9 @@ class Compositor:
             if part_ids is not None:
                 if s.parts.face_blur:
                     out = blur_body_parts(out, part_ids, s.parts.face_blur_amount)
-                out = draw_colored_parts(out, part_ids, s.parts.opacity)
+                out = draw_colored_parts(
+                    out, part_ids, s.parts.opacity, no_part=s.parts.no_part_color
+                )
         else:
             out = frame
         return flip_horizontal(out) if s.flip_horizontal else out

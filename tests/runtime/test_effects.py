@@ -11,7 +11,7 @@ import pytest
 from runtime.demo import DemoClip
 from runtime.effects import Compositor
 from runtime.effects.common import css_blur
-from runtime.effects.parts import RAINBOW_PART_COLORS
+from runtime.effects.parts import RAINBOW_PART_COLORS, body_part_keep, contour_rim
 from runtime.images import scale_to_cover
 from runtime.settings import Settings
 
@@ -98,9 +98,19 @@ def test_parts_use_the_rainbow_palette_and_face_blur(frame) -> None:
     image = Compositor(settings).composite(frame, (ids >= 0).astype(np.float32), ids)
     assert tuple(image[80, 60][::-1]) == RAINBOW_PART_COLORS[12]
     assert tuple(image[40, 60][::-1]) == RAINBOW_PART_COLORS[0]
-    assert np.array_equal(image[ids < 0], frame[ids < 0])
+    # body-pix paints pixels with no part opaque white; (0,0,0,0) keeps the frame there.
+    assert (image[ids < 0] == 255).all()
+    settings.parts.opacity = 0.7
+    settings.parts.no_part_color = (0, 0, 0, 0)
+    untouched = Compositor(settings).composite(frame, (ids >= 0).astype(np.float32), ids)
+    assert np.array_equal(untouched[ids < 0], frame[ids < 0])
+    settings.parts.no_part_color = (255, 255, 255, 255)
+    official = Compositor(settings).composite(frame, (ids >= 0).astype(np.float32), ids)
+    expected = 0.3 * frame[ids < 0].astype(float) + 0.7 * 255
+    assert np.abs(official[ids < 0] - expected).max() <= 1
 
     settings.parts.opacity = 0.0
+    settings.parts.no_part_color = (0, 0, 0, 0)
     settings.parts.face_blur = True
     settings.parts.face_blur_amount = 6
     blurred = Compositor(settings).composite(frame, (ids >= 0).astype(np.float32), ids)
@@ -118,3 +128,17 @@ def test_flip_mirrors_every_effect(frame, mask, effect) -> None:
 
 def test_none_passes_the_frame_through(frame, mask) -> None:
     assert np.array_equal(Compositor(Settings(effect="none")).composite(frame, mask, None), frame)
+
+
+def test_face_blur_keeps_the_contour_rim_sharp() -> None:
+    """toMask(drawContour=true): pixels whose lower diagonal neighbour is on the face's boundary
+    stay sharp: for a square face, the row above it, its second-to-last row and one column inside
+    each side, but not its bottom row (strokes into the next row are overwritten)."""
+    face = np.zeros((12, 12), bool)
+    face[3:9, 3:9] = True
+    rim = contour_rim(face)
+    assert rim[2, 2:10].all() and rim[7, 2:10].all()
+    assert rim[3:7, 4].all() and rim[3:7, 7].all()
+    assert not rim[8:, :].any() and not rim[3:7, 5:7].any()
+    keep = body_part_keep(np.where(face, 0, -1).astype(np.int8))
+    assert keep[4, 4] == 1 and keep[5, 5] == 0 and keep[8, 5] == 0 and keep[0, 0] == 1
