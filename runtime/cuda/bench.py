@@ -12,78 +12,40 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from convert.catalog import get_variant
 from convert.errors import UserError
-from runtime.cuda import kernels as k
-from runtime.cuda.memory import CudaDevice
+from runtime.cuda.device import Device, open_device
+from runtime.cuda.kernels import Kernels
 
 if TYPE_CHECKING:
-    from pycuda.driver import Event, Function
-
     from runtime.backends.base import SegmentationBackend
+    from runtime.cuda.processor import DeviceSegmentationBackend
     from runtime.settings import Settings
 
 BENCH_SIZES: tuple[tuple[int, int], ...] = ((1280, 720), (1920, 1080))
 COPY_BYTES = 256 << 20
+# Every launch of the timed frames is kept (the live processor keeps a recent window).
+ALL_LAUNCHES = 1 << 20
 
 
-class TimedKernels(k.Kernels):
-    """Kernels that record a pair of CUDA events around every launch, grouped by stage."""
-
-    def __init__(self, dev: CudaDevice) -> None:
-        super().__init__(dev)
-        self.stage = "other"
-        self.pending: list[tuple[str, str, Event, Event]] = []
-        self.samples: dict[tuple[str, str], list[float]] = defaultdict(list)
-
-    def _timed(self, func: Function, launch: Any) -> None:
-        import pycuda.driver as cuda
-
-        start, end = cuda.Event(), cuda.Event()
-        start.record(self.dev.stream)
-        launch()
-        end.record(self.dev.stream)
-        self.pending.append((self.stage, self.names[id(func)], start, end))
-
-    def _launch(self, func: Function, width: int, height: int, *args: Any) -> None:
-        self._timed(func, lambda: super(TimedKernels, self)._launch(func, width, height, *args))
-
-    def _launch_1d(self, func: Function, n: int, *args: Any) -> None:
-        self._timed(func, lambda: super(TimedKernels, self)._launch_1d(func, n, *args))
-
-    def collect(self) -> None:
-        """Read the events of the frames launched so far (after the stream synchronised)."""
-        for stage, name, start, end in self.pending:
-            end.synchronize()
-            self.samples[(stage, name)].append(end.time_since(start))
-        self.pending.clear()
-
-    def reset(self) -> None:
-        self.pending.clear()
-        self.samples.clear()
-
-
-def copy_bandwidth(dev: CudaDevice, nbytes: int = COPY_BYTES, repeats: int = 20) -> float:
-    """Device-to-device copy bandwidth in GB/s (bytes read + bytes written per second)."""
-    import pycuda.driver as cuda
-
-    src, dst = cuda.mem_alloc(nbytes), cuda.mem_alloc(nbytes)
+def copy_bandwidth(dev: Device, nbytes: int = COPY_BYTES, repeats: int = 20) -> float:
+    """Device-to-device copy bandwidth in GB/s (bytes read + bytes written per second);
+    call with the context current."""
+    src, dst = dev.mem_alloc(nbytes), dev.mem_alloc(nbytes)
     try:
-        start, end = cuda.Event(), cuda.Event()
-        cuda.memcpy_dtod_async(dst, src, nbytes, dev.stream)  # warm-up
-        start.record(dev.stream)
+        dev.memcpy_dtod(dst.ptr, src.ptr, nbytes)  # warm-up
+        start = dev.record_event()
         for _ in range(repeats):
-            cuda.memcpy_dtod_async(dst, src, nbytes, dev.stream)
-        end.record(dev.stream)
-        end.synchronize()
-        seconds = end.time_since(start) / 1e3 / repeats
+            dev.memcpy_dtod(dst.ptr, src.ptr, nbytes)
+        end = dev.record_event()
+        dev.synchronize()
+        seconds = end.elapsed_ms_since(start) / 1e3 / repeats
     finally:
         src.free()
         dst.free()
-    return 2 * nbytes / seconds / 1e9
+    return 2 * nbytes / max(seconds, 1e-12) / 1e9
 
 
 def composite_bytes(settings: Settings, width: int, height: int, out_format: str) -> int:
@@ -102,20 +64,20 @@ def composite_bytes(settings: Settings, width: int, height: int, out_format: str
     return per_pixel * width * height
 
 
-def _backend(settings: Settings, input_size: tuple[int, int]) -> tuple[SegmentationBackend, str]:
-    """The TensorRT backend where an engine exists for this GPU, else ONNX Runtime."""
-    from runtime.backends import create_backend
+def _backend(
+    settings: Settings, input_size: tuple[int, int], dev: Device
+) -> tuple[SegmentationBackend | DeviceSegmentationBackend, str]:
+    """What the live CUDA path would run: a matching TensorRT engine, else ONNX Runtime."""
+    from runtime.cuda.processor import DeviceSegmentationBackend, default_backend
 
-    try:
-        trt = create_backend(settings.model_copy(update={"backend": "tensorrt"}), input_size)
-        return trt, "tensorrt (device buffers, nothing crosses to the host)"
-    except UserError as exc:
-        ort = create_backend(settings.model_copy(update={"backend": "onnxruntime"}), input_size)
-        return ort, f"onnxruntime on the CPU, logits uploaded (no TensorRT engine: {exc})"
+    backend = default_backend(settings, input_size, dev)
+    if isinstance(backend, DeviceSegmentationBackend):
+        return backend, "tensorrt (device buffers, nothing crosses to the host)"
+    return backend, "onnxruntime on the CPU, logits uploaded (no matching TensorRT engine)"
 
 
 def bench_size(
-    dev: CudaDevice, settings: Settings, width: int, height: int, frames: int, warmup: int
+    dev: Device, settings: Settings, width: int, height: int, frames: int, warmup: int
 ) -> dict[str, Any]:
     from runtime.cuda.processor import CudaFrameProcessor
     from runtime.demo import DemoClip
@@ -126,8 +88,8 @@ def bench_size(
     geometry = frame_geometry(
         height, width, settings.internal_resolution, get_variant(settings.variant).stride
     )
-    backend, how = _backend(settings, geometry.input_size)
-    kern = TimedKernels(dev)
+    backend, how = _backend(settings, geometry.input_size, dev)
+    kern = Kernels(dev, window=ALL_LAUNCHES)
     report: dict[str, Any] = {
         "size": f"{width}x{height}",
         "model_input": f"{geometry.input_size[1]}x{geometry.input_size[0]}",
@@ -135,16 +97,15 @@ def bench_size(
     }
     for out_format in ("BGR", "YUYV"):
         proc = CudaFrameProcessor(settings, backend, dev, output_format=out_format, kernels=kern)
-        kern.reset()
+        kern.reset_timings()
         for i in range(warmup + frames):
             if i == warmup:
-                kern.reset()
+                kern.reset_timings()
             frame = images[i % len(images)]
             kern.stage = "segment"
             result = proc.segment(frame)
             kern.stage = "composite"
             proc.composite(frame, result)
-            kern.collect()
         per_launch = {
             f"{stage}:{name}": statistics.fmean(v) for (stage, name), v in kern.samples.items()
         }
@@ -177,6 +138,11 @@ def bench_size(
     return report
 
 
+def bench_sizes(args: argparse.Namespace) -> list[tuple[int, int]]:
+    """`--size` when given, else 720p and 1080p."""
+    return [args.size] if args.size is not None else list(BENCH_SIZES)
+
+
 def run_cuda_bench(args: argparse.Namespace) -> int:
     """Entry point for `bodypix bench --backend cuda` (args from runtime/commands/bench.py)."""
     from runtime.commands.options import settings_from
@@ -185,13 +151,14 @@ def run_cuda_bench(args: argparse.Namespace) -> int:
         raise UserError(f"--frames {args.frames} must be at least 1.")
     options = argparse.Namespace(**{**vars(args), "backend": "auto"})
     settings = settings_from(options, video=True, video_defaults=(0.0, 0))
-    dev = CudaDevice()
+    dev = open_device()
     try:
         with dev.active():
-            copy_gb_s = copy_bandwidth(dev)
-            sizes = [
-                bench_size(dev, settings, w, h, args.frames, args.warmup) for w, h in BENCH_SIZES
-            ]
+            # The host executor only needs the code path exercised, not a big copy.
+            copy_gb_s = copy_bandwidth(dev, COPY_BYTES if dev.executor == "device" else 4 << 20)
+        sizes = [
+            bench_size(dev, settings, w, h, args.frames, args.warmup) for w, h in bench_sizes(args)
+        ]
     finally:
         dev.close()
     for entry in sizes:
@@ -201,6 +168,7 @@ def run_cuda_bench(args: argparse.Namespace) -> int:
     report = {
         "gpu": dev.name,
         "compute_capability": "{}.{}".format(*dev.compute_capability),
+        "executor": dev.executor,
         "memory_mode": dev.mode,
         "effect": settings.effect,
         "variant": settings.variant,

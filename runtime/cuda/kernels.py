@@ -2,20 +2,20 @@
 
 Each method enqueues one kernel on the device's stream; pointers are plain ints (device
 addresses, or mapped aliases of pinned host memory) so the same call serves a TensorRT input
-binding, a zero-copy camera frame and a scratch buffer.
+binding, a zero-copy camera frame and a scratch buffer. The device is a GPU through pycuda or
+the host executor (runtime/cuda/device.py); every launch is timed (CUDA events on the GPU, wall
+time on the host executor) for `stage_ms`, status and /metrics.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from collections import defaultdict, deque
+from collections.abc import Callable
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
-from runtime.cuda.build import load_module
-from runtime.cuda.memory import CudaDevice
-
-if TYPE_CHECKING:
-    from pycuda.driver import Function
+from runtime.cuda.device import Device, Event
 
 BLOCK_2D = (32, 8, 1)
 FORMATS = {"BGR": 0, "YUYV": 1}
@@ -43,8 +43,8 @@ COMPOSITE_PARAMS_DTYPE = np.dtype(
         ("image_pitch", _I),
         ("overlay", _I),
         ("overlay_alpha", _P),
-        ("mask_foreground", _F, (4,)),
-        ("mask_background", _F, (4,)),
+        ("mask_base", _F, (4,)),
+        ("mask_delta", _F, (4,)),
         ("ids", _P),
         ("palette", _P),
         ("num_parts", _I),
@@ -65,38 +65,68 @@ def _p(ptr: int) -> np.uintp:
     return np.uintp(ptr)
 
 
+# Recent launches per kernel that `mean_ms` averages over.
+TIMING_WINDOW = 200
+
+
 class Kernels:
-    """The compiled kernel functions of one device, loaded once."""
+    """The compiled kernel functions of one device, loaded once (with the context current)."""
 
-    def __init__(self, dev: CudaDevice) -> None:
+    SOURCES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "preprocess.cu": ("preprocess",),
+        "mask.cu": ("upsample_sigmoid", "mask_threshold", "smooth_mask", "part_keep", "part_ids"),
+        "blur.cu": ("filter_axis", "filter_frame_rows"),
+        "composite.cu": ("composite",),
+    }
+
+    def __init__(self, dev: Device, window: int = TIMING_WINDOW) -> None:
         self.dev = dev
-        cc = dev.compute_capability
-        modules = {
-            name: load_module(f"{name}.cu", cc)
-            for name in ("preprocess", "mask", "blur", "composite")
-        }
-        self.names: dict[int, str] = {}
+        self.functions: dict[str, Callable[..., None]] = {}
+        with dev.active():
+            for source, names in self.SOURCES.items():
+                for name in names:
+                    self.functions[name] = dev.load_function(source, name)
+        self.stage = "frame"  # a label the bench groups launches by
+        self._pending: list[tuple[str, str, Event, Event]] = []
+        self.samples: dict[tuple[str, str], deque[float]] = defaultdict(
+            lambda: deque(maxlen=window)
+        )
 
-        def get(module: str, name: str) -> Function:
-            func = modules[module].get_function(name)
-            self.names[id(func)] = name
-            return func
+    def _timed(self, name: str, launch: Callable[[], None]) -> None:
+        start = self.dev.record_event()
+        launch()
+        end = self.dev.record_event()
+        self._pending.append((self.stage, name, start, end))
 
-        self._preprocess = get("preprocess", "preprocess")
-        self._upsample_sigmoid = get("mask", "upsample_sigmoid")
-        self._mask_threshold = get("mask", "mask_threshold")
-        self._smooth_mask = get("mask", "smooth_mask")
-        self._part_ids = get("mask", "part_ids")
-        self._filter_axis = get("blur", "filter_axis")
-        self._filter_frame_rows = get("blur", "filter_frame_rows")
-        self._part_keep = get("mask", "part_keep")
-        self._composite = get("composite", "composite")
+    def _launch(self, name: str, width: int, height: int, *args: Any) -> None:
+        func = self.functions[name]
+        self._timed(
+            name,
+            lambda: func(*args, block=BLOCK_2D, grid=_grid(width, height), stream=self.dev.stream),
+        )
 
-    def _launch(self, func: Function, width: int, height: int, *args: Any) -> None:
-        func(*args, block=BLOCK_2D, grid=_grid(width, height), stream=self.dev.stream)
+    def _launch_1d(self, name: str, n: int, *args: Any) -> None:
+        func = self.functions[name]
+        grid = ((n + 255) // 256, 1)
+        self._timed(name, lambda: func(*args, block=(256, 1, 1), grid=grid, stream=self.dev.stream))
 
-    def _launch_1d(self, func: Function, n: int, *args: Any) -> None:
-        func(*args, block=(256, 1, 1), grid=((n + 255) // 256, 1), stream=self.dev.stream)
+    def collect(self) -> None:
+        """Read the timings of the launches so far (after the stream synchronised; with the
+        context current)."""
+        for stage, name, start, end in self._pending:
+            self.samples[(stage, name)].append(end.elapsed_ms_since(start))
+        self._pending.clear()
+
+    def mean_ms(self) -> dict[str, float]:
+        """Mean milliseconds per launch of each kernel over the recent launches."""
+        merged: dict[str, list[float]] = defaultdict(list)
+        for (_, name), values in self.samples.items():
+            merged[name].extend(values)
+        return {name: float(np.mean(values)) for name, values in merged.items() if values}
+
+    def reset_timings(self) -> None:
+        self._pending.clear()
+        self.samples.clear()
 
     def preprocess(
         self,
@@ -113,7 +143,7 @@ class Kernels:
         offset: float = 0.0,
     ) -> None:
         self._launch(
-            self._preprocess, out_w, out_h,
+            "preprocess", out_w, out_h,
             _p(frame), np.int32(frame_pitch), np.int32(FORMATS[frame_format]),
             _p(rows), _p(cols), np.int32(out_h), np.int32(out_w),
             _p(out), np.int32(out_fp16), np.float32(scale), np.float32(offset),
@@ -124,7 +154,7 @@ class Kernels:
         rows: int, cols: int, out_h: int, out_w: int, out: int,
     ) -> None:  # fmt: skip
         self._launch(
-            self._upsample_sigmoid, out_w, out_h,
+            "upsample_sigmoid", out_w, out_h,
             _p(logits), np.int32(logits_fp16), np.int32(in_w), np.int32(channels),
             _p(rows), _p(cols), np.int32(out_h), np.int32(out_w), _p(out),
         )  # fmt: skip
@@ -134,7 +164,7 @@ class Kernels:
         threshold: float, mask: int,
     ) -> None:  # fmt: skip
         self._launch(
-            self._mask_threshold, frame_w, frame_h,
+            "mask_threshold", frame_w, frame_h,
             _p(prob), np.int32(prob_w), _p(rows), _p(cols), np.int32(frame_h), np.int32(frame_w),
             np.float32(threshold), _p(mask),
         )  # fmt: skip
@@ -143,20 +173,20 @@ class Kernels:
         self, mask: int, n: int, smoothing: float, has_previous: bool, state: int
     ) -> None:
         self._launch_1d(
-            self._smooth_mask, n,
+            "smooth_mask", n,
             _p(mask), np.int32(n), np.float32(smoothing), np.int32(has_previous), _p(state),
         )  # fmt: skip
 
     def part_keep(self, ids: int, n: int, parts: tuple[int, ...], keep: int) -> None:
         bits = sum(1 << p for p in parts)
-        self._launch_1d(self._part_keep, n, _p(ids), np.int32(n), np.uint32(bits), _p(keep))
+        self._launch_1d("part_keep", n, _p(ids), np.int32(n), np.uint32(bits), _p(keep))
 
     def part_ids(
         self, prob: int, part_prob: int, prob_w: int, num_parts: int, rows: int, cols: int,
         frame_h: int, frame_w: int, threshold: float, ids: int,
     ) -> None:  # fmt: skip
         self._launch(
-            self._part_ids, frame_w, frame_h,
+            "part_ids", frame_w, frame_h,
             _p(prob), _p(part_prob), np.int32(prob_w), np.int32(num_parts), _p(rows), _p(cols),
             np.int32(frame_h), np.int32(frame_w), np.float32(threshold), _p(ids),
         )  # fmt: skip
@@ -167,7 +197,7 @@ class Kernels:
     ) -> None:  # fmt: skip
         out_w, out_h = (out_len, in_h) if axis == 1 else (in_w, out_len)
         self._launch(
-            self._filter_axis, out_w, out_h,
+            "filter_axis", out_w, out_h,
             _p(src), np.int32(in_h), np.int32(in_w), np.int32(channels), _p(start),
             _p(weights), np.int32(taps), np.int32(out_len), np.int32(axis), _p(out),
         )  # fmt: skip
@@ -177,7 +207,7 @@ class Kernels:
         weights: int, taps: int, out_len: int, out: int,
     ) -> None:  # fmt: skip
         self._launch(
-            self._filter_frame_rows, out_len, frame_h,
+            "filter_frame_rows", out_len, frame_h,
             _p(frame), np.int32(frame_pitch), np.int32(FORMATS[frame_format]), np.int32(frame_h),
             _p(start), _p(weights), np.int32(taps), np.int32(out_len), _p(out),
         )  # fmt: skip
@@ -185,7 +215,7 @@ class Kernels:
     def composite(self, params: np.void) -> None:
         """`params` is one COMPOSITE_PARAMS_DTYPE record; one thread per pixel pair."""
         width, height = int(params["width"]), int(params["height"])
-        self._launch(self._composite, (width + 1) // 2, height, params)
+        self._launch("composite", (width + 1) // 2, height, params)
 
 
 def composite_params() -> np.void:
