@@ -80,6 +80,12 @@ class HostFrame:
         else:
             self._device = dev.mem_alloc(self.host.nbytes)
             self.device_ptr = self._device.ptr
+        # References to `host` held by this object and the allocator (views add more).
+        self._own_references = sys.getrefcount(self.host)
+
+    def held_elsewhere(self) -> bool:
+        """Whether anything besides this frame refers to the array (or a view of it)."""
+        return sys.getrefcount(self.host) > self._own_references
 
     def upload(self) -> None:
         """Make the host contents visible to the next kernel on the stream."""
@@ -113,8 +119,7 @@ class OutputFrames:
         """A frame to composite into and whether it may be handed out: False when every
         pooled frame is held and the pool is full (the spare frame, whose copy is returned)."""
         for frame in self.frames:
-            # References: the pool's list entry's attribute and getrefcount's argument.
-            if sys.getrefcount(frame.host) <= 2:
+            if not frame.held_elsewhere():
                 return frame, True
         if len(self.frames) < MAX_OUTPUT_FRAMES:
             frame = HostFrame(self._dev, self.shape, np.uint8)
