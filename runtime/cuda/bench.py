@@ -202,3 +202,103 @@ def run_cuda_bench(args: argparse.Namespace) -> int:
                     f"{100 * r['composite_share_of_copy']:.0f} % of copy bandwidth"
                 )
     return 0
+
+
+# --- scripts/gpu-check.sh's one JSON summary ------------------------------------------------
+
+# The issue's targets on a data-centre GPU.
+TARGET_MASK_PLUS_COMPOSITE_MS_1080P = 0.5
+TARGET_SHARE_OF_COPY = 0.5
+
+
+def gpu_check_summary(
+    reports: list[dict[str, Any]], tests: dict[str, int], elapsed_s: float | None = None
+) -> dict[str, Any]:
+    """One summary of `bench --backend cuda --json` reports (one per effect) and the pytest
+    counts: per-kernel ms per frame, mask + composite ms, bandwidth as a share of a
+    device-to-device copy, and whether the targets were met."""
+    if not reports:
+        raise UserError("No bench report to summarise: run `bodypix bench --backend cuda --json`.")
+    first = reports[0]
+    runs: list[dict[str, Any]] = []
+    for report in reports:
+        for entry in report["sizes"]:
+            for fmt in ("BGR", "YUYV"):
+                result = entry[fmt]
+                runs.append(
+                    {
+                        "effect": report["effect"],
+                        "size": entry["size"],
+                        "output": fmt,
+                        "backend": entry["backend"],
+                        "kernel_ms_per_frame": result["ms_per_frame"],
+                        "preprocess_ms": result["preprocess_ms"],
+                        "mask_plus_composite_ms": result["mask_plus_composite_ms"],
+                        "composite_share_of_copy": result["composite_share_of_copy"],
+                    }
+                )
+    at_1080p = [r for r in runs if r["size"] == "1920x1080"]
+    shares = [r["composite_share_of_copy"] for r in runs if r["composite_share_of_copy"]]
+    return {
+        "gpu": first["gpu"],
+        "compute_capability": first["compute_capability"],
+        "executor": first.get("executor", "device"),
+        "memory_mode": first["memory_mode"],
+        "copy_gb_s": first["copy_gb_s"],
+        "tests": tests,
+        "runs": runs,
+        "targets": {
+            "mask_plus_composite_1080p_ms_max": max(
+                (r["mask_plus_composite_ms"] for r in at_1080p), default=None
+            ),
+            "mask_plus_composite_1080p_under_0_5_ms": bool(at_1080p)
+            and all(
+                r["mask_plus_composite_ms"] < TARGET_MASK_PLUS_COMPOSITE_MS_1080P for r in at_1080p
+            ),
+            "composite_share_of_copy_min": min(shares, default=None),
+            "at_least_half_of_copy_bandwidth": bool(shares) and min(shares) >= TARGET_SHARE_OF_COPY,
+        },
+        "elapsed_s": elapsed_s,
+    }
+
+
+def pytest_counts(junit_xml: str) -> dict[str, int]:
+    """passed / failed / skipped / errors from a pytest --junitxml file."""
+    import xml.etree.ElementTree as ElementTree
+
+    root = ElementTree.parse(junit_xml).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    if suite is None:
+        raise UserError(f"{junit_xml} is not a pytest JUnit report: rerun pytest --junitxml.")
+    total, failed = int(suite.get("tests", 0)), int(suite.get("failures", 0))
+    errors, skipped = int(suite.get("errors", 0)), int(suite.get("skipped", 0))
+    return {
+        "passed": total - failed - errors - skipped,
+        "failed": failed,
+        "errors": errors,
+        "skipped": skipped,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m runtime.cuda.bench summary --junit tests.xml --elapsed S bench*.json`."""
+    parser = argparse.ArgumentParser(prog="python -m runtime.cuda.bench")
+    parser.add_argument("command", choices=["summary"])
+    parser.add_argument("--junit", help="pytest --junitxml file of tests/cuda")
+    parser.add_argument("--elapsed", type=float, default=None, help="seconds the check took")
+    parser.add_argument("reports", nargs="+", help="`bench --backend cuda --json` outputs")
+    args = parser.parse_args(argv)
+    reports = []
+    for path in args.reports:
+        with open(path) as file:
+            lines = [line for line in file.read().splitlines() if line.startswith("{")]
+        if not lines:
+            raise UserError(f"{path} holds no bench JSON: see the bench's messages above.")
+        reports.append(json.loads(lines[-1]))
+    tests = pytest_counts(args.junit) if args.junit else {}
+    print(json.dumps(gpu_check_summary(reports, tests, args.elapsed)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
