@@ -59,7 +59,7 @@ for root in "${CUDA_ROOT:-}" "${CUDA_HOME:-}" "${CUDA_PATH:-}" /usr/local/cuda "
 done
 [[ -n ${CUDA_ROOT:-} ]] || fail "no CUDA toolkit with include/cuda.h: set CUDA_ROOT."
 export CUDA_ROOT
-PATH="$(dirname "$NVCC"):$PATH"
+PATH="$CUDA_ROOT/bin:$(dirname "$NVCC"):$PATH"
 log "nvcc $NVCC ($("$NVCC" --version | tail -n 1)), CUDA_ROOT $CUDA_ROOT"
 if command -v nvidia-smi >/dev/null && nvidia-smi -L >&2; then
 	HAVE_GPU=1
@@ -73,6 +73,7 @@ SDISTS=("$CARRY"/pycuda-*.tar.gz)
 shopt -u nullglob
 ((${#SDISTS[@]} > 0)) || fail "no $CARRY/pycuda-*.tar.gz: download it first (see the header)."
 SDIST=${SDISTS[-1]}
+CARRY=$(cd "$CARRY" && pwd)
 
 # --- 2. pycuda, built here, offline -----------------------------------------------------------
 log "virtual environment in $WORK/venv (system site packages: numpy, CuPy)"
@@ -82,8 +83,18 @@ PIP=("$VPY" -m pip install --quiet --no-index --find-links "$CARRY")
 "${PIP[@]}" setuptools wheel pytools platformdirs mako ||
 	fail "pycuda's dependencies are not all in $CARRY (pytools, platformdirs, mako, and theirs)."
 "$VPY" -c "import numpy" || fail "numpy is missing: carry its wheel in $CARRY."
-log "building $(basename "$SDIST") against $CUDA_ROOT"
-if ! timeout "$(left)" "${PIP[@]}" --no-build-isolation "$SDIST" >"$WORK/pycuda-build.log" 2>&1; then
+log "building $(basename "$SDIST") against $CUDA_ROOT on $(nproc) cores"
+tar -xzf "$SDIST" -C "$WORK"
+SOURCES=("$WORK"/pycuda-*/)
+# configure.py writes siteconf.py (CUDA_ROOT: include/, lib64/); build_ext --parallel uses
+# every core (pip alone compiles one file at a time); pip then installs the built tree.
+if ! (
+	cd "${SOURCES[0]}" &&
+		"$VPY" configure.py --cuda-root="$CUDA_ROOT" &&
+		timeout "$(left)" "$VPY" setup.py build_ext --inplace --parallel "$(nproc)" &&
+		timeout "$(left)" "$VPY" -m pip install --no-index --find-links "$CARRY" \
+			--no-build-isolation --no-deps .
+) >"$WORK/pycuda-build.log" 2>&1; then
 	tail -n 30 "$WORK/pycuda-build.log" >&2
 	fail "pycuda did not build against $CUDA_ROOT (log above, full log $WORK/pycuda-build.log)."
 fi

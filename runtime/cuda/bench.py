@@ -30,6 +30,11 @@ COPY_BYTES = 256 << 20
 ALL_LAUNCHES = 1 << 20
 
 
+def significant(value: float, digits: int = 3) -> float:
+    """`value` to `digits` significant digits (slow host-executor figures stay non-zero)."""
+    return float(f"{value:.{digits}g}")
+
+
 def copy_bandwidth(dev: Device, nbytes: int = COPY_BYTES, repeats: int = 20) -> float:
     """Device-to-device copy bandwidth in GB/s (bytes read + bytes written per second);
     call with the context current."""
@@ -129,7 +134,7 @@ def bench_size(
             "mask_ms": round(mask_ms, 4),
             "composite_ms": round(composite_ms, 4),
             "mask_plus_composite_ms": round(mask_ms + composite_ms, 4),
-            "composite_kernel_gb_s": round(moved / (kernel_ms / 1e3) / 1e9, 1)
+            "composite_kernel_gb_s": significant(moved / (kernel_ms / 1e3) / 1e9)
             if kernel_ms
             else None,
         }
@@ -164,7 +169,7 @@ def run_cuda_bench(args: argparse.Namespace) -> int:
     for entry in sizes:
         for fmt in ("BGR", "YUYV"):
             bw = entry[fmt]["composite_kernel_gb_s"]
-            entry[fmt]["composite_share_of_copy"] = round(bw / copy_gb_s, 3) if bw else None
+            entry[fmt]["composite_share_of_copy"] = significant(bw / copy_gb_s) if bw else None
     report = {
         "gpu": dev.name,
         "compute_capability": "{}.{}".format(*dev.compute_capability),

@@ -102,6 +102,16 @@ class HostFrame:
             self._device.free()
         self._pinned.free()
 
+    def release(self) -> None:
+        """Free now, or (host memory an output or the capture still holds) once its last
+        holder lets go, with the context current on that thread."""
+        if not self.held_elsewhere():
+            self.free()
+            return
+        if self._device is not None:  # device memory is only ever ours
+            self._device.free()
+        self._dev.free_when_collected(self.host, self._pinned)
+
 
 class OutputFrames:
     """Composited frames handed to outputs, which may keep them as long as they like: a frame
@@ -131,7 +141,7 @@ class OutputFrames:
 
     def free(self) -> None:
         for frame in [*self.frames, *([self._spare] if self._spare else [])]:
-            frame.free()
+            frame.release()
         self.frames.clear()
         self._spare = None
 
@@ -148,10 +158,10 @@ class CaptureFrames:
         return frame if frame is not None and array.shape == frame.host.shape else None
 
     def free(self) -> None:
-        for frame in self.frames:
-            frame.free()
-        self.frames.clear()
         self.by_address.clear()
+        for frame in self.frames:
+            frame.release()
+        self.frames.clear()
 
 
 def identity_table(n: int) -> Table:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, cast
@@ -140,6 +141,11 @@ class Device(Protocol):
 
     def load_function(self, source_name: str, name: str) -> Callable[..., None]: ...
 
+    def free_when_collected(self, array: npt.NDArray[Any], memory: Any) -> None:
+        """Free pinned `memory` once nothing refers to `array` any more (an output or the
+        capture still holds it), with the context current; the context outlives it."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -235,6 +241,12 @@ class _PycudaEvent:
         return float(self.event.time_since(start.event))
 
 
+def _free_pinned(owner: PrimaryContext, allocation: cuda.HostAllocation) -> None:
+    with owner.active():
+        allocation.free()
+    owner.release()
+
+
 class CudaDevice:
     """One GPU through pycuda: its shared primary context, the one stream every kernel and
     copy of the frame path runs on, and the loaded kernel modules."""
@@ -319,6 +331,16 @@ class CudaDevice:
         if module is None:
             module = self._modules[source_name] = load_module(source_name, self.compute_capability)
         return cast(Callable[..., None], module.get_function(name))
+
+    def free_when_collected(self, array: npt.NDArray[Any], memory: _PycudaPinned) -> None:
+        owner = self.owner
+        with owner._lock:
+            owner.users += 1  # the context must outlive the memory
+        # The callback must not refer to the array (it would never be collected); the
+        # allocation does not. It runs before the array drops its base, so the free below
+        # happens here, with the context current, not in pycuda's destructor.
+        allocation = cast("cuda.HostAllocation", memory.array.base)
+        weakref.finalize(array, _free_pinned, owner, allocation)
 
     def close(self) -> None:
         """Drop the stream and modules with the context current, then release the context

@@ -27,6 +27,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -206,10 +207,10 @@ class HostPinned:
     ) -> None:
         self.array = array
         self.device_ptr = int(array.ctypes.data) if mapped else None
-        self._token = token
+        self.token = token
 
     def free(self) -> None:
-        self._token.free()
+        self.token.free()
 
 
 class HostEvent:
@@ -286,6 +287,8 @@ class HostDevice:
         self._libraries: dict[str, ctypes.CDLL] = {}
         self.violations: list[str] = []  # frees the driver would have refused (tests check)
         self.closed = False
+        self._users = 1  # close() and every frame still held elsewhere (free_when_collected)
+        self._closing = False
         with self.active():
             self.stream = HostStream(self)
 
@@ -407,10 +410,35 @@ class HostDevice:
         launcher.restype = None
         return HostFunction(self, name, launcher)
 
+    def free_when_collected(self, array: npt.NDArray[Any], memory: HostPinned) -> None:
+        """Free `memory` (whose array someone still holds) with the context current on
+        whichever thread drops the last reference; the context stays alive until then."""
+        with self._lock:
+            self._users += 1
+        # The callback must not refer to the array (it would never be collected).
+        weakref.finalize(array, self._free_collected, memory.token)
+
+    def _free_collected(self, token: HostAllocation) -> None:
+        with self.active():
+            token.free()
+        self._release_user()
+
     def close(self) -> None:
-        """Release the context (from any thread, outside `active()`, like CudaDevice)."""
-        if self.closed:
+        """Release the context (from any thread, outside `active()`, like CudaDevice); frames
+        still held elsewhere keep it until they are collected."""
+        if self.closed or self._closing:
             return
+        self._closing = True
+        self._release_user()
+
+    def _release_user(self) -> None:
+        with self._lock:
+            self._users -= 1
+            last = self._users == 0
+        if last:
+            self._close_context()
+
+    def _close_context(self) -> None:
         with self.active():
             with self._lock:
                 leaked = list(self._tokens.values())

@@ -492,8 +492,8 @@ class CudaFrameProcessor:
                 if self._owns_backend and self._backend is not None:
                     self._backend.close()
                     self._backend = None
-                if self._owns_device:
-                    del self.kernels  # the modules are unloaded with the context current
+                if self._owns_device:  # the modules are unloaded with the context current
+                    self.kernels.functions.clear()
             if self._owns_device:
                 self.dev.close()
 

@@ -140,3 +140,34 @@ def test_processor_methods_work_from_a_thread_that_never_pushed(
     assert results[1].frame_path == "cuda"
     assert results[1].detail["executor"] == "host"
     assert results[1].detail["memory"] == host_device.mode
+
+
+def test_frames_held_after_close_stay_valid_and_are_freed_in_context(
+    backend: Any, photo: np.ndarray
+) -> None:
+    """An output keeps the last composited frame and capture its ring after the processor
+    and the device are closed: the memory stays valid and is freed, with the context
+    current, on whichever thread drops the last reference."""
+    dev = HostDevice("mapped")
+    processor = CudaFrameProcessor(settings(effect="mask"), backend, dev)
+    height, width = photo.shape[:2]
+    ring = processor.capture_frames(height, width, 2)
+    ring[0][...] = photo
+    kept = processor.composite(ring[0], processor.segment(ring[0]))
+    expected = kept.copy()
+    processor.close()
+    dev.close()
+    assert not dev.closed  # still held: the context outlives the frames
+    np.testing.assert_array_equal(kept, expected)
+    ring[1][...] = 1  # capture may still write into its ring
+
+    def drop() -> None:
+        nonlocal kept
+        del kept
+        ring.clear()
+
+    thread = threading.Thread(target=drop)
+    thread.start()
+    thread.join()
+    assert dev.closed
+    assert dev.violations == []
