@@ -4,7 +4,11 @@ Runs `CudaFrameProcessor` on the built-in demo clip. Inference is the TensorRT e
 exists for this GPU; otherwise ONNX Runtime on the CPU, whose logits are uploaded (the report
 says which). Kernel times are GPU time between events around each launch, so the host-side
 inference and copies do not count in them. The compositing kernels' achieved bandwidth is
-reported against a plain device-to-device copy measured on the same GPU.
+reported against a plain device-to-device copy measured on the same GPU. With
+BODYPIX_CUDA_EXECUTOR=host the same runs on the host executor (wall time per launch; a check of
+the code path, not a measurement of anything a user runs). `--size` limits it to one size.
+
+`python -m runtime.cuda.bench summary` folds the reports of scripts/gpu-check.sh into one JSON.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -89,7 +89,10 @@ class _Binding:
         return self.host.reshape(-1)[:count].reshape(self.shape)
 
     def free(self) -> None:
+        """Both buffers, explicitly (call with the context current): never left to the
+        collector, which may run on a thread without the context."""
         self.device.free()
+        cast("cuda.HostAllocation", self.host.base).free()
 
 
 class TensorRTBackend:
