@@ -98,29 +98,31 @@ def bench_size(
         height, width, settings.internal_resolution, get_variant(settings.variant).stride
     )
     backend, how = _backend(settings, geometry.input_size, dev)
-    kern = Kernels(dev, window=ALL_LAUNCHES)
+    kernels = Kernels(dev, window=ALL_LAUNCHES)
     report: dict[str, Any] = {
         "size": f"{width}x{height}",
         "model_input": f"{geometry.input_size[1]}x{geometry.input_size[0]}",
         "backend": how,
     }
     for out_format in ("BGR", "YUYV"):
-        proc = CudaFrameProcessor(settings, backend, dev, output_format=out_format, kernels=kern)
-        kern.reset_timings()
+        processor = CudaFrameProcessor(
+            settings, backend, dev, output_format=out_format, kernels=kernels
+        )
+        kernels.reset_timings()
         for i in range(warmup + frames):
             if i == warmup:
-                kern.reset_timings()
+                kernels.reset_timings()
             frame = images[i % len(images)]
-            kern.stage = "segment"
-            result = proc.segment(frame)
-            kern.stage = "composite"
-            proc.composite(frame, result)
+            kernels.stage = "segment"
+            result = processor.segment(frame)
+            kernels.stage = "composite"
+            processor.composite(frame, result)
         per_launch = {
-            f"{stage}:{name}": statistics.fmean(v) for (stage, name), v in kern.samples.items()
+            f"{stage}:{name}": statistics.fmean(v) for (stage, name), v in kernels.samples.items()
         }
         # Several launches of one kernel per frame (the blur passes) add up.
         per_frame = {
-            f"{stage}:{name}": sum(v) / frames for (stage, name), v in kern.samples.items()
+            f"{stage}:{name}": sum(v) / frames for (stage, name), v in kernels.samples.items()
         }
         mask_ms = sum(
             t
@@ -142,7 +144,7 @@ def bench_size(
             if kernel_ms
             else None,
         }
-        proc.close()
+        processor.close()
     backend.close()
     return report
 
@@ -197,18 +199,18 @@ def run_cuda_bench(args: argparse.Namespace) -> int:
     for entry in sizes:
         print(f"{entry['size']} (model input {entry['model_input']}): {entry['backend']}")
         for fmt in ("BGR", "YUYV"):
-            r = entry[fmt]
+            result = entry[fmt]
             print(
-                f"  {fmt:<4} preprocess {r['preprocess_ms']:.3f} ms  mask {r['mask_ms']:.3f} ms  "
-                f"composite {r['composite_ms']:.3f} ms  (mask + composite "
-                f"{r['mask_plus_composite_ms']:.3f} ms)"
+                f"  {fmt:<4} preprocess {result['preprocess_ms']:.3f} ms  mask {result['mask_ms']:.3f} ms  "
+                f"composite {result['composite_ms']:.3f} ms  (mask + composite "
+                f"{result['mask_plus_composite_ms']:.3f} ms)"
             )
-            for key, ms in r["ms_per_frame"].items():
+            for key, ms in result["ms_per_frame"].items():
                 print(f"       {key:<32} {ms:8.4f} ms/frame")
-            if r["composite_kernel_gb_s"]:
+            if result["composite_kernel_gb_s"]:
                 print(
-                    f"       composite kernel {r['composite_kernel_gb_s']} GB/s = "
-                    f"{100 * r['composite_share_of_copy']:.0f} % of copy bandwidth"
+                    f"       composite kernel {result['composite_kernel_gb_s']} GB/s = "
+                    f"{100 * result['composite_share_of_copy']:.0f} % of copy bandwidth"
                 )
     return 0
 
@@ -246,8 +248,8 @@ def gpu_check_summary(
                         "composite_share_of_copy": result["composite_share_of_copy"],
                     }
                 )
-    at_1080p = [r for r in runs if r["size"] == "1920x1080"]
-    shares = [r["composite_share_of_copy"] for r in runs if r["composite_share_of_copy"]]
+    at_1080p = [run for run in runs if run["size"] == "1920x1080"]
+    shares = [run["composite_share_of_copy"] for run in runs if run["composite_share_of_copy"]]
     return {
         "gpu": first["gpu"],
         "compute_capability": first["compute_capability"],
@@ -258,11 +260,12 @@ def gpu_check_summary(
         "runs": runs,
         "targets": {
             "mask_plus_composite_1080p_ms_max": max(
-                (r["mask_plus_composite_ms"] for r in at_1080p), default=None
+                (run["mask_plus_composite_ms"] for run in at_1080p), default=None
             ),
             "mask_plus_composite_1080p_under_0_5_ms": bool(at_1080p)
             and all(
-                r["mask_plus_composite_ms"] < TARGET_MASK_PLUS_COMPOSITE_MS_1080P for r in at_1080p
+                run["mask_plus_composite_ms"] < TARGET_MASK_PLUS_COMPOSITE_MS_1080P
+                for run in at_1080p
             ),
             "composite_share_of_copy_min": min(shares, default=None),
             "at_least_half_of_copy_bandwidth": bool(shares) and min(shares) >= TARGET_SHARE_OF_COPY,

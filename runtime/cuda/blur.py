@@ -53,14 +53,18 @@ class CssBlur:
         self.height, self.width = height, width
         self.small_height, self.small_width = filters.small_size
         self.shrink = (
-            tuple(DeviceFilter(buffers, f) for f in filters.shrink) if filters.shrink else None
+            tuple(DeviceFilter(buffers, axis) for axis in filters.shrink)
+            if filters.shrink
+            else None
         )
-        self.blur = tuple(DeviceFilter(buffers, f) for f in filters.blur)
+        self.blur = tuple(DeviceFilter(buffers, axis) for axis in filters.blur)
         self.enlarge = (
-            tuple(DeviceFilter(buffers, f) for f in filters.enlarge) if filters.enlarge else None
+            tuple(DeviceFilter(buffers, axis) for axis in filters.enlarge)
+            if filters.enlarge
+            else None
         )
         if filters.enlarge is not None:
-            rows, cols = (f.as_resample_table() for f in filters.enlarge)
+            rows, cols = (axis.as_resample_table() for axis in filters.enlarge)
         else:  # factor 1: the blurred image is already frame-sized
             rows, cols = identity_table(height), identity_table(width)
         self.up_rows, self.up_cols = buffers.upload_table(rows), buffers.upload_table(cols)

@@ -151,7 +151,7 @@ class CaptureFrames:
 
     def __init__(self, dev: Device, shape: tuple[int, ...], count: int) -> None:
         self.frames = [HostFrame(dev, shape, np.uint8) for _ in range(count)]
-        self.by_address = {int(f.host.ctypes.data): f for f in self.frames}
+        self.by_address = {int(frame.host.ctypes.data): frame for frame in self.frames}
 
     def find(self, array: npt.NDArray[np.uint8]) -> HostFrame | None:
         frame = self.by_address.get(int(array.ctypes.data))

@@ -251,7 +251,7 @@ class HostFunction:
             buffer = np.zeros((len(raw) + 7) // 8, np.uint64)  # 8-byte aligned, as CUDA's
             buffer.view(np.uint8)[: len(raw)] = np.frombuffer(raw, np.uint8)
             storage.append(buffer)
-        params = (ctypes.c_void_p * max(len(storage), 1))(*[b.ctypes.data for b in storage])
+        params = (ctypes.c_void_p * max(len(storage), 1))(*[value.ctypes.data for value in storage])
         grid3 = (ctypes.c_uint * 3)(*(*grid, 1)[:3])
         block3 = (ctypes.c_uint * 3)(*block)
         self._launcher(grid3, block3, params)  # ctypes releases the GIL meanwhile

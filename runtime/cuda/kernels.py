@@ -22,36 +22,36 @@ FORMATS = {"BGR": 0, "YUYV": 1}
 BACKGROUND_BLURRED, BACKGROUND_IMAGE = 0, 1
 OVERLAY_NONE, OVERLAY_MASK, OVERLAY_PARTS = 0, 1, 2
 
-_P, _I, _F = "<u8", "<i4", "<f4"
+POINTER, INT, FLOAT = "<u8", "<i4", "<f4"
 # Layout of `struct CompositeParams` in composite.cu (natural C alignment: align=True).
 COMPOSITE_PARAMS_DTYPE = np.dtype(
     [
-        ("frame", _P),
-        ("frame_pitch", _I),
-        ("frame_format", _I),
-        ("width", _I),
-        ("height", _I),
-        ("flip", _I),
-        ("blend", _I),
-        ("alpha", _P),
-        ("background_kind", _I),
-        ("blurred", _P),
-        ("blurred_w", _I),
-        ("up_rows", _P),
-        ("up_cols", _P),
-        ("image", _P),
-        ("image_pitch", _I),
-        ("overlay", _I),
-        ("overlay_alpha", _P),
-        ("mask_base", _F, (4,)),
-        ("mask_delta", _F, (4,)),
-        ("ids", _P),
-        ("palette", _P),
-        ("num_parts", _I),
-        ("opacity", _F),
-        ("out", _P),
-        ("out_pitch", _I),
-        ("out_format", _I),
+        ("frame", POINTER),
+        ("frame_pitch", INT),
+        ("frame_format", INT),
+        ("width", INT),
+        ("height", INT),
+        ("flip", INT),
+        ("blend", INT),
+        ("alpha", POINTER),
+        ("background_kind", INT),
+        ("blurred", POINTER),
+        ("blurred_w", INT),
+        ("up_rows", POINTER),
+        ("up_cols", POINTER),
+        ("image", POINTER),
+        ("image_pitch", INT),
+        ("overlay", INT),
+        ("overlay_alpha", POINTER),
+        ("mask_base", FLOAT, (4,)),
+        ("mask_delta", FLOAT, (4,)),
+        ("ids", POINTER),
+        ("palette", POINTER),
+        ("num_parts", INT),
+        ("opacity", FLOAT),
+        ("out", POINTER),
+        ("out_pitch", INT),
+        ("out_format", INT),
     ],
     align=True,
 )
@@ -61,7 +61,7 @@ def _grid(width: int, height: int, block: tuple[int, int, int] = BLOCK_2D) -> tu
     return (width + block[0] - 1) // block[0], (height + block[1] - 1) // block[1]
 
 
-def _p(ptr: int) -> np.uintp:
+def _pointer(ptr: int) -> np.uintp:
     return np.uintp(ptr)
 
 
@@ -144,9 +144,9 @@ class Kernels:
     ) -> None:
         self._launch(
             "preprocess", out_w, out_h,
-            _p(frame), np.int32(frame_pitch), np.int32(FORMATS[frame_format]),
-            _p(rows), _p(cols), np.int32(out_h), np.int32(out_w),
-            _p(out), np.int32(out_fp16), np.float32(scale), np.float32(offset),
+            _pointer(frame), np.int32(frame_pitch), np.int32(FORMATS[frame_format]),
+            _pointer(rows), _pointer(cols), np.int32(out_h), np.int32(out_w),
+            _pointer(out), np.int32(out_fp16), np.float32(scale), np.float32(offset),
         )  # fmt: skip
 
     def upsample_sigmoid(
@@ -155,8 +155,8 @@ class Kernels:
     ) -> None:  # fmt: skip
         self._launch(
             "upsample_sigmoid", out_w, out_h,
-            _p(logits), np.int32(logits_fp16), np.int32(in_w), np.int32(channels),
-            _p(rows), _p(cols), np.int32(out_h), np.int32(out_w), _p(out),
+            _pointer(logits), np.int32(logits_fp16), np.int32(in_w), np.int32(channels),
+            _pointer(rows), _pointer(cols), np.int32(out_h), np.int32(out_w), _pointer(out),
         )  # fmt: skip
 
     def mask_threshold(
@@ -165,8 +165,8 @@ class Kernels:
     ) -> None:  # fmt: skip
         self._launch(
             "mask_threshold", frame_w, frame_h,
-            _p(prob), np.int32(prob_w), _p(rows), _p(cols), np.int32(frame_h), np.int32(frame_w),
-            np.float32(threshold), _p(mask),
+            _pointer(prob), np.int32(prob_w), _pointer(rows), _pointer(cols), np.int32(frame_h), np.int32(frame_w),
+            np.float32(threshold), _pointer(mask),
         )  # fmt: skip
 
     def smooth_mask(
@@ -174,12 +174,12 @@ class Kernels:
     ) -> None:
         self._launch_1d(
             "smooth_mask", n,
-            _p(mask), np.int32(n), np.float32(smoothing), np.int32(has_previous), _p(state),
+            _pointer(mask), np.int32(n), np.float32(smoothing), np.int32(has_previous), _pointer(state),
         )  # fmt: skip
 
     def part_keep(self, ids: int, n: int, parts: tuple[int, ...], keep: int) -> None:
-        bits = sum(1 << p for p in parts)
-        self._launch_1d("part_keep", n, _p(ids), np.int32(n), np.uint32(bits), _p(keep))
+        bits = sum(1 << part for part in parts)
+        self._launch_1d("part_keep", n, _pointer(ids), np.int32(n), np.uint32(bits), _pointer(keep))
 
     def part_ids(
         self, prob: int, part_prob: int, prob_w: int, num_parts: int, rows: int, cols: int,
@@ -187,8 +187,8 @@ class Kernels:
     ) -> None:  # fmt: skip
         self._launch(
             "part_ids", frame_w, frame_h,
-            _p(prob), _p(part_prob), np.int32(prob_w), np.int32(num_parts), _p(rows), _p(cols),
-            np.int32(frame_h), np.int32(frame_w), np.float32(threshold), _p(ids),
+            _pointer(prob), _pointer(part_prob), np.int32(prob_w), np.int32(num_parts), _pointer(rows), _pointer(cols),
+            np.int32(frame_h), np.int32(frame_w), np.float32(threshold), _pointer(ids),
         )  # fmt: skip
 
     def filter_axis(
@@ -198,8 +198,8 @@ class Kernels:
         out_w, out_h = (out_len, in_h) if axis == 1 else (in_w, out_len)
         self._launch(
             "filter_axis", out_w, out_h,
-            _p(src), np.int32(in_h), np.int32(in_w), np.int32(channels), _p(start),
-            _p(weights), np.int32(taps), np.int32(out_len), np.int32(axis), _p(out),
+            _pointer(src), np.int32(in_h), np.int32(in_w), np.int32(channels), _pointer(start),
+            _pointer(weights), np.int32(taps), np.int32(out_len), np.int32(axis), _pointer(out),
         )  # fmt: skip
 
     def filter_frame_rows(
@@ -208,8 +208,8 @@ class Kernels:
     ) -> None:  # fmt: skip
         self._launch(
             "filter_frame_rows", out_len, frame_h,
-            _p(frame), np.int32(frame_pitch), np.int32(FORMATS[frame_format]), np.int32(frame_h),
-            _p(start), _p(weights), np.int32(taps), np.int32(out_len), _p(out),
+            _pointer(frame), np.int32(frame_pitch), np.int32(FORMATS[frame_format]), np.int32(frame_h),
+            _pointer(start), _pointer(weights), np.int32(taps), np.int32(out_len), _pointer(out),
         )  # fmt: skip
 
     def composite(self, params: np.void) -> None:
