@@ -142,6 +142,16 @@ def build_host_library(source_name: str, sanitize: bool | None = None) -> Path:
     return path
 
 
+def load_host_library(source_name: str) -> ctypes.CDLL:
+    """Load the cached library, rebuilding it once when the cached file is damaged."""
+    path = build_host_library(source_name)
+    try:
+        return ctypes.CDLL(str(path))
+    except OSError:
+        path.unlink(missing_ok=True)  # a damaged cache file: build it again
+        return ctypes.CDLL(str(build_host_library(source_name)))
+
+
 # --- the driver stand-in -----------------------------------------------------------------
 
 
@@ -404,8 +414,7 @@ class HostDevice:
         self.require_current("cuModuleLoad")
         library = self._libraries.get(source_name)
         if library is None:
-            library = ctypes.CDLL(str(build_host_library(source_name)))
-            self._libraries[source_name] = library
+            library = self._libraries[source_name] = load_host_library(source_name)
         launcher = getattr(library, f"bodypix_launch_{name}")
         launcher.restype = None
         return HostFunction(self, name, launcher)

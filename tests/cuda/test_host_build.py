@@ -74,3 +74,14 @@ def test_a_compiler_error_is_one_user_error(
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(UserError, match="needs a C\\+\\+ compiler"):
         host_executor.build_host_library("blur.cu", sanitize=False)
+
+
+def test_a_damaged_cached_library_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(build.CACHE_ENV, str(tmp_path))
+    path = host_executor.build_host_library("preprocess.cu", sanitize=False)
+    path.write_bytes(b"not a shared library")
+    library = host_executor.load_host_library("preprocess.cu")
+    assert hasattr(library, "bodypix_launch_preprocess")
+    assert path.stat().st_size > 1000
