@@ -86,11 +86,12 @@ PIP=("$VPY" -m pip install --quiet --no-index --find-links "$CARRY")
 log "building $(basename "$SDIST") against $CUDA_ROOT on $(nproc) cores"
 tar -xzf "$SDIST" -C "$WORK"
 SOURCES=("$WORK"/pycuda-*/)
-# configure.py writes siteconf.py (CUDA_ROOT: include/, lib64/); build_ext --parallel uses
-# every core (pip alone compiles one file at a time); pip then installs the built tree.
+# configure.py writes siteconf.py (CUDA_ROOT: include/, lib64/; no cuRAND, which the frame
+# path does not use); build_ext --parallel uses every core (pip alone compiles one file at a
+# time); pip then installs the built tree.
 if ! (
 	cd "${SOURCES[0]}" &&
-		"$VPY" configure.py --cuda-root="$CUDA_ROOT" &&
+		"$VPY" configure.py --cuda-root="$CUDA_ROOT" --no-cuda-enable-curand &&
 		timeout "$(left)" "$VPY" setup.py build_ext --inplace --parallel "$(nproc)" &&
 		timeout "$(left)" "$VPY" -m pip install --no-index --find-links "$CARRY" \
 			--no-build-isolation --no-deps .

@@ -235,15 +235,30 @@ class CudaFrameProcessor:
         valid until close()."""
         if count < 1:
             raise ValueError(f"a capture ring needs at least one frame, not {count}")
+        shape = frame_shape(height, width, self.frame_format)
         with self._lock, self.dev.active():
-            if self._capture is not None:
-                self._retired.append(self._capture)
-            ring = CaptureFrames(self.dev, frame_shape(height, width, self.frame_format), count)
+            self._check_open()
+            current = self._capture
+            if (
+                current is not None
+                and len(current.frames) == count
+                and current.frames[0].host.shape == shape
+            ):  # asked again: the same ring
+                return [frame.host for frame in current.frames]
+            if current is not None:
+                self._retired.append(current)
+            ring = CaptureFrames(self.dev, shape, count)
             self._capture = ring
             return [frame.host for frame in ring.frames]
 
     def input_frame(self, height: int, width: int) -> U8:
-        """One pinned frame to capture into (a ring of one; see capture_frames)."""
+        """A pinned frame to capture into: the current ring's first (or a ring of one)."""
+        with self._lock:
+            current = self._capture
+            if current is not None and current.frames[0].host.shape == frame_shape(
+                height, width, self.frame_format
+            ):
+                return current.frames[0].host
         return self.capture_frames(height, width, 1)[0]
 
     def frame_size_of(self, frame: U8) -> tuple[int, int]:

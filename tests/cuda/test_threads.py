@@ -171,3 +171,17 @@ def test_frames_held_after_close_stay_valid_and_are_freed_in_context(
     thread.join()
     assert dev.closed
     assert dev.violations == []
+
+
+def test_asking_for_the_capture_ring_again_gives_the_same_ring(
+    host_device: HostDevice, backend: Any
+) -> None:
+    processor = CudaFrameProcessor(settings(), backend, host_device)
+    ring = processor.capture_frames(48, 64, 3)
+    again = processor.capture_frames(48, 64, 3)
+    assert [id(frame) for frame in again] == [id(frame) for frame in ring]
+    assert processor.input_frame(48, 64) is ring[0]
+    other = processor.capture_frames(32, 64, 3)  # a new size: a new ring, the old one valid
+    assert other[0].shape == (32, 64, 3)
+    ring[0][...] = 5
+    processor.close()
