@@ -13,6 +13,7 @@ from convert.errors import UserError
 from runtime.commands.options import add_effects, add_segmentation, settings_from
 
 STAGES = ("preprocess", "inference", "mask", "composite")
+DEFAULT_SIZE = (640, 480)
 
 
 def size(text: str) -> tuple[int, int]:
@@ -36,7 +37,13 @@ def register(subparsers: Any) -> None:
             "unless --smoothing/--feather are given."
         ),
     )
-    parser.add_argument("--size", type=size, default=(640, 480), metavar="WxH", help="frame size")
+    parser.add_argument(
+        "--size",
+        type=size,
+        default=None,
+        metavar="WxH",
+        help="frame size (default 640x480; --backend cuda: 1280x720 and 1920x1080)",
+    )
     parser.add_argument("--frames", type=int, default=200, help="timed frames (default 200)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed frames first")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -56,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.frames < 1:
         raise UserError(f"--frames {args.frames} must be at least 1.")
-    width, height = args.size
+    width, height = args.size or DEFAULT_SIZE
     # BodyPix semantics by default (like the live pipeline's defaults); --smoothing/--feather add
     # the video refinements.
     settings = settings_from(args, video=True, video_defaults=(0.0, 0))

@@ -4,7 +4,11 @@ Runs `CudaFrameProcessor` on the built-in demo clip. Inference is the TensorRT e
 exists for this GPU; otherwise ONNX Runtime on the CPU, whose logits are uploaded (the report
 says which). Kernel times are GPU time between events around each launch, so the host-side
 inference and copies do not count in them. The compositing kernels' achieved bandwidth is
-reported against a plain device-to-device copy measured on the same GPU.
+reported against a plain device-to-device copy measured on the same GPU. With
+BODYPIX_CUDA_EXECUTOR=host the same runs on the host executor (wall time per launch; a check of
+the code path, not a measurement of anything a user runs). `--size` limits it to one size.
+
+`python -m runtime.cuda.bench summary` folds the reports of scripts/gpu-check.sh into one JSON.
 """
 
 from __future__ import annotations
@@ -12,78 +16,45 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from convert.catalog import get_variant
 from convert.errors import UserError
-from runtime.cuda import kernels as k
-from runtime.cuda.memory import CudaDevice
+from runtime.cuda.device import Device, open_device
+from runtime.cuda.kernels import Kernels
 
 if TYPE_CHECKING:
-    from pycuda.driver import Event, Function
-
     from runtime.backends.base import SegmentationBackend
+    from runtime.cuda.processor import DeviceSegmentationBackend
     from runtime.settings import Settings
 
 BENCH_SIZES: tuple[tuple[int, int], ...] = ((1280, 720), (1920, 1080))
 COPY_BYTES = 256 << 20
+# Every launch of the timed frames is kept (the live processor keeps a recent window).
+ALL_LAUNCHES = 1 << 20
 
 
-class TimedKernels(k.Kernels):
-    """Kernels that record a pair of CUDA events around every launch, grouped by stage."""
-
-    def __init__(self, dev: CudaDevice) -> None:
-        super().__init__(dev)
-        self.stage = "other"
-        self.pending: list[tuple[str, str, Event, Event]] = []
-        self.samples: dict[tuple[str, str], list[float]] = defaultdict(list)
-
-    def _timed(self, func: Function, launch: Any) -> None:
-        import pycuda.driver as cuda
-
-        start, end = cuda.Event(), cuda.Event()
-        start.record(self.dev.stream)
-        launch()
-        end.record(self.dev.stream)
-        self.pending.append((self.stage, self.names[id(func)], start, end))
-
-    def _launch(self, func: Function, width: int, height: int, *args: Any) -> None:
-        self._timed(func, lambda: super(TimedKernels, self)._launch(func, width, height, *args))
-
-    def _launch_1d(self, func: Function, n: int, *args: Any) -> None:
-        self._timed(func, lambda: super(TimedKernels, self)._launch_1d(func, n, *args))
-
-    def collect(self) -> None:
-        """Read the events of the frames launched so far (after the stream synchronised)."""
-        for stage, name, start, end in self.pending:
-            end.synchronize()
-            self.samples[(stage, name)].append(end.time_since(start))
-        self.pending.clear()
-
-    def reset(self) -> None:
-        self.pending.clear()
-        self.samples.clear()
+def significant(value: float, digits: int = 3) -> float:
+    """`value` to `digits` significant digits (slow host-executor figures stay non-zero)."""
+    return float(f"{value:.{digits}g}")
 
 
-def copy_bandwidth(dev: CudaDevice, nbytes: int = COPY_BYTES, repeats: int = 20) -> float:
-    """Device-to-device copy bandwidth in GB/s (bytes read + bytes written per second)."""
-    import pycuda.driver as cuda
-
-    src, dst = cuda.mem_alloc(nbytes), cuda.mem_alloc(nbytes)
+def copy_bandwidth(dev: Device, nbytes: int = COPY_BYTES, repeats: int = 20) -> float:
+    """Device-to-device copy bandwidth in GB/s (bytes read + bytes written per second);
+    call with the context current."""
+    src, dst = dev.mem_alloc(nbytes), dev.mem_alloc(nbytes)
     try:
-        start, end = cuda.Event(), cuda.Event()
-        cuda.memcpy_dtod_async(dst, src, nbytes, dev.stream)  # warm-up
-        start.record(dev.stream)
+        dev.memcpy_dtod(dst.ptr, src.ptr, nbytes)  # warm-up
+        start = dev.record_event()
         for _ in range(repeats):
-            cuda.memcpy_dtod_async(dst, src, nbytes, dev.stream)
-        end.record(dev.stream)
-        end.synchronize()
-        seconds = end.time_since(start) / 1e3 / repeats
+            dev.memcpy_dtod(dst.ptr, src.ptr, nbytes)
+        end = dev.record_event()
+        dev.synchronize()
+        seconds = end.elapsed_ms_since(start) / 1e3 / repeats
     finally:
         src.free()
         dst.free()
-    return 2 * nbytes / seconds / 1e9
+    return 2 * nbytes / max(seconds, 1e-12) / 1e9
 
 
 def composite_bytes(settings: Settings, width: int, height: int, out_format: str) -> int:
@@ -102,20 +73,20 @@ def composite_bytes(settings: Settings, width: int, height: int, out_format: str
     return per_pixel * width * height
 
 
-def _backend(settings: Settings, input_size: tuple[int, int]) -> tuple[SegmentationBackend, str]:
-    """The TensorRT backend where an engine exists for this GPU, else ONNX Runtime."""
-    from runtime.backends import create_backend
+def _backend(
+    settings: Settings, input_size: tuple[int, int], dev: Device
+) -> tuple[SegmentationBackend | DeviceSegmentationBackend, str]:
+    """What the live CUDA path would run: a matching TensorRT engine, else ONNX Runtime."""
+    from runtime.cuda.processor import DeviceSegmentationBackend, default_backend
 
-    try:
-        trt = create_backend(settings.model_copy(update={"backend": "tensorrt"}), input_size)
-        return trt, "tensorrt (device buffers, nothing crosses to the host)"
-    except UserError as exc:
-        ort = create_backend(settings.model_copy(update={"backend": "onnxruntime"}), input_size)
-        return ort, f"onnxruntime on the CPU, logits uploaded (no TensorRT engine: {exc})"
+    backend = default_backend(settings, input_size, dev)
+    if isinstance(backend, DeviceSegmentationBackend):
+        return backend, "tensorrt (device buffers, nothing crosses to the host)"
+    return backend, "onnxruntime on the CPU, logits uploaded (no matching TensorRT engine)"
 
 
 def bench_size(
-    dev: CudaDevice, settings: Settings, width: int, height: int, frames: int, warmup: int
+    dev: Device, settings: Settings, width: int, height: int, frames: int, warmup: int
 ) -> dict[str, Any]:
     from runtime.cuda.processor import CudaFrameProcessor
     from runtime.demo import DemoClip
@@ -126,31 +97,32 @@ def bench_size(
     geometry = frame_geometry(
         height, width, settings.internal_resolution, get_variant(settings.variant).stride
     )
-    backend, how = _backend(settings, geometry.input_size)
-    kern = TimedKernels(dev)
+    backend, how = _backend(settings, geometry.input_size, dev)
+    kernels = Kernels(dev, window=ALL_LAUNCHES)
     report: dict[str, Any] = {
         "size": f"{width}x{height}",
         "model_input": f"{geometry.input_size[1]}x{geometry.input_size[0]}",
         "backend": how,
     }
     for out_format in ("BGR", "YUYV"):
-        proc = CudaFrameProcessor(settings, backend, dev, output_format=out_format, kernels=kern)
-        kern.reset()
+        processor = CudaFrameProcessor(
+            settings, backend, dev, output_format=out_format, kernels=kernels
+        )
+        kernels.reset_timings()
         for i in range(warmup + frames):
             if i == warmup:
-                kern.reset()
+                kernels.reset_timings()
             frame = images[i % len(images)]
-            kern.stage = "segment"
-            result = proc.segment(frame)
-            kern.stage = "composite"
-            proc.composite(frame, result)
-            kern.collect()
+            kernels.stage = "segment"
+            result = processor.segment(frame)
+            kernels.stage = "composite"
+            processor.composite(frame, result)
         per_launch = {
-            f"{stage}:{name}": statistics.fmean(v) for (stage, name), v in kern.samples.items()
+            f"{stage}:{name}": statistics.fmean(v) for (stage, name), v in kernels.samples.items()
         }
         # Several launches of one kernel per frame (the blur passes) add up.
         per_frame = {
-            f"{stage}:{name}": sum(v) / frames for (stage, name), v in kern.samples.items()
+            f"{stage}:{name}": sum(v) / frames for (stage, name), v in kernels.samples.items()
         }
         mask_ms = sum(
             t
@@ -168,13 +140,18 @@ def bench_size(
             "mask_ms": round(mask_ms, 4),
             "composite_ms": round(composite_ms, 4),
             "mask_plus_composite_ms": round(mask_ms + composite_ms, 4),
-            "composite_kernel_gb_s": round(moved / (kernel_ms / 1e3) / 1e9, 1)
+            "composite_kernel_gb_s": significant(moved / (kernel_ms / 1e3) / 1e9)
             if kernel_ms
             else None,
         }
-        proc.close()
+        processor.close()
     backend.close()
     return report
+
+
+def bench_sizes(args: argparse.Namespace) -> list[tuple[int, int]]:
+    """`--size` when given, else 720p and 1080p."""
+    return [args.size] if args.size is not None else list(BENCH_SIZES)
 
 
 def run_cuda_bench(args: argparse.Namespace) -> int:
@@ -185,22 +162,24 @@ def run_cuda_bench(args: argparse.Namespace) -> int:
         raise UserError(f"--frames {args.frames} must be at least 1.")
     options = argparse.Namespace(**{**vars(args), "backend": "auto"})
     settings = settings_from(options, video=True, video_defaults=(0.0, 0))
-    dev = CudaDevice()
+    dev = open_device()
     try:
         with dev.active():
-            copy_gb_s = copy_bandwidth(dev)
-            sizes = [
-                bench_size(dev, settings, w, h, args.frames, args.warmup) for w, h in BENCH_SIZES
-            ]
+            # The host executor only needs the code path exercised, not a big copy.
+            copy_gb_s = copy_bandwidth(dev, COPY_BYTES if dev.executor == "device" else 4 << 20)
+        sizes = [
+            bench_size(dev, settings, w, h, args.frames, args.warmup) for w, h in bench_sizes(args)
+        ]
     finally:
         dev.close()
     for entry in sizes:
         for fmt in ("BGR", "YUYV"):
             bw = entry[fmt]["composite_kernel_gb_s"]
-            entry[fmt]["composite_share_of_copy"] = round(bw / copy_gb_s, 3) if bw else None
+            entry[fmt]["composite_share_of_copy"] = significant(bw / copy_gb_s) if bw else None
     report = {
         "gpu": dev.name,
         "compute_capability": "{}.{}".format(*dev.compute_capability),
+        "executor": dev.executor,
         "memory_mode": dev.mode,
         "effect": settings.effect,
         "variant": settings.variant,
@@ -220,17 +199,118 @@ def run_cuda_bench(args: argparse.Namespace) -> int:
     for entry in sizes:
         print(f"{entry['size']} (model input {entry['model_input']}): {entry['backend']}")
         for fmt in ("BGR", "YUYV"):
-            r = entry[fmt]
+            result = entry[fmt]
             print(
-                f"  {fmt:<4} preprocess {r['preprocess_ms']:.3f} ms  mask {r['mask_ms']:.3f} ms  "
-                f"composite {r['composite_ms']:.3f} ms  (mask + composite "
-                f"{r['mask_plus_composite_ms']:.3f} ms)"
+                f"  {fmt:<4} preprocess {result['preprocess_ms']:.3f} ms  mask {result['mask_ms']:.3f} ms  "
+                f"composite {result['composite_ms']:.3f} ms  (mask + composite "
+                f"{result['mask_plus_composite_ms']:.3f} ms)"
             )
-            for key, ms in r["ms_per_frame"].items():
+            for key, ms in result["ms_per_frame"].items():
                 print(f"       {key:<32} {ms:8.4f} ms/frame")
-            if r["composite_kernel_gb_s"]:
+            if result["composite_kernel_gb_s"]:
                 print(
-                    f"       composite kernel {r['composite_kernel_gb_s']} GB/s = "
-                    f"{100 * r['composite_share_of_copy']:.0f} % of copy bandwidth"
+                    f"       composite kernel {result['composite_kernel_gb_s']} GB/s = "
+                    f"{100 * result['composite_share_of_copy']:.0f} % of copy bandwidth"
                 )
     return 0
+
+
+# --- scripts/gpu-check.sh's one JSON summary ------------------------------------------------
+
+# The issue's targets on a data-centre GPU.
+TARGET_MASK_PLUS_COMPOSITE_MS_1080P = 0.5
+TARGET_SHARE_OF_COPY = 0.5
+
+
+def gpu_check_summary(
+    reports: list[dict[str, Any]], tests: dict[str, int], elapsed_s: float | None = None
+) -> dict[str, Any]:
+    """One summary of `bench --backend cuda --json` reports (one per effect) and the pytest
+    counts: per-kernel ms per frame, mask + composite ms, bandwidth as a share of a
+    device-to-device copy, and whether the targets were met."""
+    if not reports:
+        raise UserError("No bench report to summarise: run `bodypix bench --backend cuda --json`.")
+    first = reports[0]
+    runs: list[dict[str, Any]] = []
+    for report in reports:
+        for entry in report["sizes"]:
+            for fmt in ("BGR", "YUYV"):
+                result = entry[fmt]
+                runs.append(
+                    {
+                        "effect": report["effect"],
+                        "size": entry["size"],
+                        "output": fmt,
+                        "backend": entry["backend"],
+                        "kernel_ms_per_frame": result["ms_per_frame"],
+                        "preprocess_ms": result["preprocess_ms"],
+                        "mask_plus_composite_ms": result["mask_plus_composite_ms"],
+                        "composite_share_of_copy": result["composite_share_of_copy"],
+                    }
+                )
+    at_1080p = [run for run in runs if run["size"] == "1920x1080"]
+    shares = [run["composite_share_of_copy"] for run in runs if run["composite_share_of_copy"]]
+    return {
+        "gpu": first["gpu"],
+        "compute_capability": first["compute_capability"],
+        "executor": first.get("executor", "device"),
+        "memory_mode": first["memory_mode"],
+        "copy_gb_s": first["copy_gb_s"],
+        "tests": tests,
+        "runs": runs,
+        "targets": {
+            "mask_plus_composite_1080p_ms_max": max(
+                (run["mask_plus_composite_ms"] for run in at_1080p), default=None
+            ),
+            "mask_plus_composite_1080p_under_0_5_ms": bool(at_1080p)
+            and all(
+                run["mask_plus_composite_ms"] < TARGET_MASK_PLUS_COMPOSITE_MS_1080P
+                for run in at_1080p
+            ),
+            "composite_share_of_copy_min": min(shares, default=None),
+            "at_least_half_of_copy_bandwidth": bool(shares) and min(shares) >= TARGET_SHARE_OF_COPY,
+        },
+        "elapsed_s": elapsed_s,
+    }
+
+
+def pytest_counts(junit_xml: str) -> dict[str, int]:
+    """passed / failed / skipped / errors from a pytest --junitxml file."""
+    import xml.etree.ElementTree as ElementTree
+
+    root = ElementTree.parse(junit_xml).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    if suite is None:
+        raise UserError(f"{junit_xml} is not a pytest JUnit report: rerun pytest --junitxml.")
+    total, failed = int(suite.get("tests", 0)), int(suite.get("failures", 0))
+    errors, skipped = int(suite.get("errors", 0)), int(suite.get("skipped", 0))
+    return {
+        "passed": total - failed - errors - skipped,
+        "failed": failed,
+        "errors": errors,
+        "skipped": skipped,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m runtime.cuda.bench summary --junit tests.xml --elapsed S bench*.json`."""
+    parser = argparse.ArgumentParser(prog="python -m runtime.cuda.bench")
+    parser.add_argument("command", choices=["summary"])
+    parser.add_argument("--junit", help="pytest --junitxml file of tests/cuda")
+    parser.add_argument("--elapsed", type=float, default=None, help="seconds the check took")
+    parser.add_argument("reports", nargs="+", help="`bench --backend cuda --json` outputs")
+    args = parser.parse_args(argv)
+    reports = []
+    for path in args.reports:
+        with open(path) as file:
+            lines = [line for line in file.read().splitlines() if line.startswith("{")]
+        if not lines:
+            raise UserError(f"{path} holds no bench JSON: see the bench's messages above.")
+        reports.append(json.loads(lines[-1]))
+    tests = pytest_counts(args.junit) if args.junit else {}
+    print(json.dumps(gpu_check_summary(reports, tests, args.elapsed)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -25,14 +25,22 @@ __device__ __forceinline__ float clamp01(float v) { return fminf(fmaxf(v, 0.0f),
 __device__ __forceinline__ float sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
 
 __device__ __forceinline__ unsigned char to_u8(float v) {
-    // Round half away from zero and saturate, as cv2's saturate_cast<uchar> does.
+    // Round half to even (rintf in the default rounding mode) and saturate, as cv2's
+    // saturate_cast<uchar> (cvRound) does for blendLinear and addWeighted.
     return (unsigned char)fminf(fmaxf(rintf(v), 0.0f), 255.0f);
+}
+
+__device__ __forceinline__ float round_half_up_u8(float v) {
+    // Saturate, then round half up: runtime/effects/common.py `overlay` (np.clip, + 0.5,
+    // astype(uint8)), the mask overlay's rounding.
+    return floorf(fminf(fmaxf(v, 0.0f), 255.0f) + 0.5f);
 }
 
 // BT.601 limited range, the matrices OpenCV uses for COLOR_YUV2BGR_YUYV / COLOR_BGR2YUV_YUYV
 // (the CPU reference of a YUYV camera and of the v4l2loopback output).
 __device__ __forceinline__ void yuv_to_bgr(float y, float u, float v, float* bgr) {
-    const float c = 1.164f * (y - 16.0f);
+    // OpenCV clamps Y - 16 at 0 (footroom below video black), so must we.
+    const float c = 1.164f * fmaxf(y - 16.0f, 0.0f);
     const float d = u - 128.0f;
     const float e = v - 128.0f;
     bgr[0] = (float)to_u8(c + 2.018f * d);

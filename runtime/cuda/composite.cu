@@ -10,7 +10,9 @@
 //   mirroring (flip) applies to the finished picture, as cv2.flip after the effect;
 //   overlay MASK:  m = overlay_alpha[sx]; toMask's RGBA image is linear in m, so its
 //          premultiplied colour P and coverage A are too, and drawMask with opacity gives
-//          out = base * (1 - opacity * A) + opacity * P  (also when the mask was blurred);
+//          out = base * (1 - opacity * A) + opacity * P  (also when the mask was blurred),
+//          computed in effects/mask_overlay.py's order (P = base + delta * m from the
+//          host's float32 numbers) and rounded half up like effects/common.py `overlay`;
 //   overlay PARTS: out = base * (1 - opacity) + opacity * palette[id] where id = ids[sx] >= 0.
 #include "common.cuh"
 
@@ -39,8 +41,8 @@ struct CompositeParams {
 
     int overlay;
     const float* overlay_alpha;      // [h, w], OVERLAY_MASK
-    float mask_foreground[4];        // B, G, R, A (A 0..1), colour where the person is
-    float mask_background[4];        // B, G, R, A, colour elsewhere
+    float mask_base[4];              // premultiplied B, G, R and A (0..1) of the background
+    float mask_delta[4];             // foreground minus background, per component
     const signed char* ids;          // [h, w], OVERLAY_PARTS
     const float* palette;            // [num_parts, 3] BGR
     int num_parts;
@@ -69,20 +71,26 @@ __device__ __forceinline__ void shade(const CompositeParams& p, int x, int y, fl
         } else {
             const ResampleTap ty = p.up_rows[y];
             const ResampleTap tx = p.up_cols[sx];
-            for (int c = 0; c < 3; ++c) bg[c] = bilinear(p.blurred, p.blurred_w, 3, c, ty, tx);
+            // The CPU's blurred background is a uint8 image.
+            for (int c = 0; c < 3; ++c)
+                bg[c] = (float)to_u8(bilinear(p.blurred, p.blurred_w, 3, c, ty, tx));
         }
-        // The CPU blend (cv2.blendLinear) yields uint8 before any overlay: round here too.
-        for (int c = 0; c < 3; ++c) px[c] = (float)to_u8(a * px[c] + (1.0f - a) * bg[c]);
+        // cv2.blendLinear exactly: (src1 * w1 + src2 * w2) / (w1 + w2 + 1e-5), w2 = 1 - a,
+        // rounded to uint8 (before any overlay) as the CPU blend yields.
+        const float inverse = 1.0f - a;
+        const float denominator = (a + inverse) + 1e-5f;
+        for (int c = 0; c < 3; ++c)
+            px[c] = (float)to_u8((px[c] * a + bg[c] * inverse) / denominator);
     }
 
     if (p.overlay == OVERLAY_MASK) {
         const float m = p.overlay_alpha[i];
-        const float* f = p.mask_foreground;
-        const float* b = p.mask_background;
-        const float cover = m * f[3] + (1.0f - m) * b[3];
+        const float* base = p.mask_base;
+        const float* delta = p.mask_delta;
+        const float keep = 1.0f - p.opacity * (base[3] + delta[3] * m);
         for (int c = 0; c < 3; ++c) {
-            const float premultiplied = m * f[3] * f[c] + (1.0f - m) * b[3] * b[c];
-            px[c] = px[c] * (1.0f - p.opacity * cover) + p.opacity * premultiplied;
+            const float colour = base[c] + delta[c] * m;
+            px[c] = round_half_up_u8(px[c] * keep + p.opacity * colour);
         }
     } else if (p.overlay == OVERLAY_PARTS) {
         const int id = p.ids[i];

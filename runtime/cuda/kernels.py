@@ -2,56 +2,56 @@
 
 Each method enqueues one kernel on the device's stream; pointers are plain ints (device
 addresses, or mapped aliases of pinned host memory) so the same call serves a TensorRT input
-binding, a zero-copy camera frame and a scratch buffer.
+binding, a zero-copy camera frame and a scratch buffer. The device is a GPU through pycuda or
+the host executor (runtime/cuda/device.py); every launch is timed (CUDA events on the GPU, wall
+time on the host executor) for `stage_ms`, status and /metrics.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from collections import defaultdict, deque
+from collections.abc import Callable
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
-from runtime.cuda.build import load_module
-from runtime.cuda.memory import CudaDevice
-
-if TYPE_CHECKING:
-    from pycuda.driver import Function
+from runtime.cuda.device import Device, Event
 
 BLOCK_2D = (32, 8, 1)
 FORMATS = {"BGR": 0, "YUYV": 1}
 BACKGROUND_BLURRED, BACKGROUND_IMAGE = 0, 1
 OVERLAY_NONE, OVERLAY_MASK, OVERLAY_PARTS = 0, 1, 2
 
-_P, _I, _F = "<u8", "<i4", "<f4"
+POINTER, INT, FLOAT = "<u8", "<i4", "<f4"
 # Layout of `struct CompositeParams` in composite.cu (natural C alignment: align=True).
 COMPOSITE_PARAMS_DTYPE = np.dtype(
     [
-        ("frame", _P),
-        ("frame_pitch", _I),
-        ("frame_format", _I),
-        ("width", _I),
-        ("height", _I),
-        ("flip", _I),
-        ("blend", _I),
-        ("alpha", _P),
-        ("background_kind", _I),
-        ("blurred", _P),
-        ("blurred_w", _I),
-        ("up_rows", _P),
-        ("up_cols", _P),
-        ("image", _P),
-        ("image_pitch", _I),
-        ("overlay", _I),
-        ("overlay_alpha", _P),
-        ("mask_foreground", _F, (4,)),
-        ("mask_background", _F, (4,)),
-        ("ids", _P),
-        ("palette", _P),
-        ("num_parts", _I),
-        ("opacity", _F),
-        ("out", _P),
-        ("out_pitch", _I),
-        ("out_format", _I),
+        ("frame", POINTER),
+        ("frame_pitch", INT),
+        ("frame_format", INT),
+        ("width", INT),
+        ("height", INT),
+        ("flip", INT),
+        ("blend", INT),
+        ("alpha", POINTER),
+        ("background_kind", INT),
+        ("blurred", POINTER),
+        ("blurred_w", INT),
+        ("up_rows", POINTER),
+        ("up_cols", POINTER),
+        ("image", POINTER),
+        ("image_pitch", INT),
+        ("overlay", INT),
+        ("overlay_alpha", POINTER),
+        ("mask_base", FLOAT, (4,)),
+        ("mask_delta", FLOAT, (4,)),
+        ("ids", POINTER),
+        ("palette", POINTER),
+        ("num_parts", INT),
+        ("opacity", FLOAT),
+        ("out", POINTER),
+        ("out_pitch", INT),
+        ("out_format", INT),
     ],
     align=True,
 )
@@ -61,42 +61,72 @@ def _grid(width: int, height: int, block: tuple[int, int, int] = BLOCK_2D) -> tu
     return (width + block[0] - 1) // block[0], (height + block[1] - 1) // block[1]
 
 
-def _p(ptr: int) -> np.uintp:
+def _pointer(ptr: int) -> np.uintp:
     return np.uintp(ptr)
 
 
+# Recent launches per kernel that `mean_ms` averages over.
+TIMING_WINDOW = 200
+
+
 class Kernels:
-    """The compiled kernel functions of one device, loaded once."""
+    """The compiled kernel functions of one device, loaded once (with the context current)."""
 
-    def __init__(self, dev: CudaDevice) -> None:
+    SOURCES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "preprocess.cu": ("preprocess",),
+        "mask.cu": ("upsample_sigmoid", "mask_threshold", "smooth_mask", "part_keep", "part_ids"),
+        "blur.cu": ("filter_axis", "filter_frame_rows"),
+        "composite.cu": ("composite",),
+    }
+
+    def __init__(self, dev: Device, window: int = TIMING_WINDOW) -> None:
         self.dev = dev
-        cc = dev.compute_capability
-        modules = {
-            name: load_module(f"{name}.cu", cc)
-            for name in ("preprocess", "mask", "blur", "composite")
-        }
-        self.names: dict[int, str] = {}
+        self.functions: dict[str, Callable[..., None]] = {}
+        with dev.active():
+            for source, names in self.SOURCES.items():
+                for name in names:
+                    self.functions[name] = dev.load_function(source, name)
+        self.stage = "frame"  # a label the bench groups launches by
+        self._pending: list[tuple[str, str, Event, Event]] = []
+        self.samples: dict[tuple[str, str], deque[float]] = defaultdict(
+            lambda: deque(maxlen=window)
+        )
 
-        def get(module: str, name: str) -> Function:
-            func = modules[module].get_function(name)
-            self.names[id(func)] = name
-            return func
+    def _timed(self, name: str, launch: Callable[[], None]) -> None:
+        start = self.dev.record_event()
+        launch()
+        end = self.dev.record_event()
+        self._pending.append((self.stage, name, start, end))
 
-        self._preprocess = get("preprocess", "preprocess")
-        self._upsample_sigmoid = get("mask", "upsample_sigmoid")
-        self._mask_threshold = get("mask", "mask_threshold")
-        self._smooth_mask = get("mask", "smooth_mask")
-        self._part_ids = get("mask", "part_ids")
-        self._filter_axis = get("blur", "filter_axis")
-        self._filter_frame_rows = get("blur", "filter_frame_rows")
-        self._part_keep = get("mask", "part_keep")
-        self._composite = get("composite", "composite")
+    def _launch(self, name: str, width: int, height: int, *args: Any) -> None:
+        func = self.functions[name]
+        self._timed(
+            name,
+            lambda: func(*args, block=BLOCK_2D, grid=_grid(width, height), stream=self.dev.stream),
+        )
 
-    def _launch(self, func: Function, width: int, height: int, *args: Any) -> None:
-        func(*args, block=BLOCK_2D, grid=_grid(width, height), stream=self.dev.stream)
+    def _launch_1d(self, name: str, n: int, *args: Any) -> None:
+        func = self.functions[name]
+        grid = ((n + 255) // 256, 1)
+        self._timed(name, lambda: func(*args, block=(256, 1, 1), grid=grid, stream=self.dev.stream))
 
-    def _launch_1d(self, func: Function, n: int, *args: Any) -> None:
-        func(*args, block=(256, 1, 1), grid=((n + 255) // 256, 1), stream=self.dev.stream)
+    def collect(self) -> None:
+        """Read the timings of the launches so far (after the stream synchronised; with the
+        context current)."""
+        for stage, name, start, end in self._pending:
+            self.samples[(stage, name)].append(end.elapsed_ms_since(start))
+        self._pending.clear()
+
+    def mean_ms(self) -> dict[str, float]:
+        """Mean milliseconds per launch of each kernel over the recent launches."""
+        merged: dict[str, list[float]] = defaultdict(list)
+        for (_, name), values in self.samples.items():
+            merged[name].extend(values)
+        return {name: float(np.mean(values)) for name, values in merged.items() if values}
+
+    def reset_timings(self) -> None:
+        self._pending.clear()
+        self.samples.clear()
 
     def preprocess(
         self,
@@ -113,10 +143,10 @@ class Kernels:
         offset: float = 0.0,
     ) -> None:
         self._launch(
-            self._preprocess, out_w, out_h,
-            _p(frame), np.int32(frame_pitch), np.int32(FORMATS[frame_format]),
-            _p(rows), _p(cols), np.int32(out_h), np.int32(out_w),
-            _p(out), np.int32(out_fp16), np.float32(scale), np.float32(offset),
+            "preprocess", out_w, out_h,
+            _pointer(frame), np.int32(frame_pitch), np.int32(FORMATS[frame_format]),
+            _pointer(rows), _pointer(cols), np.int32(out_h), np.int32(out_w),
+            _pointer(out), np.int32(out_fp16), np.float32(scale), np.float32(offset),
         )  # fmt: skip
 
     def upsample_sigmoid(
@@ -124,9 +154,9 @@ class Kernels:
         rows: int, cols: int, out_h: int, out_w: int, out: int,
     ) -> None:  # fmt: skip
         self._launch(
-            self._upsample_sigmoid, out_w, out_h,
-            _p(logits), np.int32(logits_fp16), np.int32(in_w), np.int32(channels),
-            _p(rows), _p(cols), np.int32(out_h), np.int32(out_w), _p(out),
+            "upsample_sigmoid", out_w, out_h,
+            _pointer(logits), np.int32(logits_fp16), np.int32(in_w), np.int32(channels),
+            _pointer(rows), _pointer(cols), np.int32(out_h), np.int32(out_w), _pointer(out),
         )  # fmt: skip
 
     def mask_threshold(
@@ -134,31 +164,31 @@ class Kernels:
         threshold: float, mask: int,
     ) -> None:  # fmt: skip
         self._launch(
-            self._mask_threshold, frame_w, frame_h,
-            _p(prob), np.int32(prob_w), _p(rows), _p(cols), np.int32(frame_h), np.int32(frame_w),
-            np.float32(threshold), _p(mask),
+            "mask_threshold", frame_w, frame_h,
+            _pointer(prob), np.int32(prob_w), _pointer(rows), _pointer(cols), np.int32(frame_h), np.int32(frame_w),
+            np.float32(threshold), _pointer(mask),
         )  # fmt: skip
 
     def smooth_mask(
         self, mask: int, n: int, smoothing: float, has_previous: bool, state: int
     ) -> None:
         self._launch_1d(
-            self._smooth_mask, n,
-            _p(mask), np.int32(n), np.float32(smoothing), np.int32(has_previous), _p(state),
+            "smooth_mask", n,
+            _pointer(mask), np.int32(n), np.float32(smoothing), np.int32(has_previous), _pointer(state),
         )  # fmt: skip
 
     def part_keep(self, ids: int, n: int, parts: tuple[int, ...], keep: int) -> None:
-        bits = sum(1 << p for p in parts)
-        self._launch_1d(self._part_keep, n, _p(ids), np.int32(n), np.uint32(bits), _p(keep))
+        bits = sum(1 << part for part in parts)
+        self._launch_1d("part_keep", n, _pointer(ids), np.int32(n), np.uint32(bits), _pointer(keep))
 
     def part_ids(
         self, prob: int, part_prob: int, prob_w: int, num_parts: int, rows: int, cols: int,
         frame_h: int, frame_w: int, threshold: float, ids: int,
     ) -> None:  # fmt: skip
         self._launch(
-            self._part_ids, frame_w, frame_h,
-            _p(prob), _p(part_prob), np.int32(prob_w), np.int32(num_parts), _p(rows), _p(cols),
-            np.int32(frame_h), np.int32(frame_w), np.float32(threshold), _p(ids),
+            "part_ids", frame_w, frame_h,
+            _pointer(prob), _pointer(part_prob), np.int32(prob_w), np.int32(num_parts), _pointer(rows), _pointer(cols),
+            np.int32(frame_h), np.int32(frame_w), np.float32(threshold), _pointer(ids),
         )  # fmt: skip
 
     def filter_axis(
@@ -167,9 +197,9 @@ class Kernels:
     ) -> None:  # fmt: skip
         out_w, out_h = (out_len, in_h) if axis == 1 else (in_w, out_len)
         self._launch(
-            self._filter_axis, out_w, out_h,
-            _p(src), np.int32(in_h), np.int32(in_w), np.int32(channels), _p(start),
-            _p(weights), np.int32(taps), np.int32(out_len), np.int32(axis), _p(out),
+            "filter_axis", out_w, out_h,
+            _pointer(src), np.int32(in_h), np.int32(in_w), np.int32(channels), _pointer(start),
+            _pointer(weights), np.int32(taps), np.int32(out_len), np.int32(axis), _pointer(out),
         )  # fmt: skip
 
     def filter_frame_rows(
@@ -177,15 +207,15 @@ class Kernels:
         weights: int, taps: int, out_len: int, out: int,
     ) -> None:  # fmt: skip
         self._launch(
-            self._filter_frame_rows, out_len, frame_h,
-            _p(frame), np.int32(frame_pitch), np.int32(FORMATS[frame_format]), np.int32(frame_h),
-            _p(start), _p(weights), np.int32(taps), np.int32(out_len), _p(out),
+            "filter_frame_rows", out_len, frame_h,
+            _pointer(frame), np.int32(frame_pitch), np.int32(FORMATS[frame_format]), np.int32(frame_h),
+            _pointer(start), _pointer(weights), np.int32(taps), np.int32(out_len), _pointer(out),
         )  # fmt: skip
 
     def composite(self, params: np.void) -> None:
         """`params` is one COMPOSITE_PARAMS_DTYPE record; one thread per pixel pair."""
         width, height = int(params["width"]), int(params["height"])
-        self._launch(self._composite, (width + 1) // 2, height, params)
+        self._launch("composite", (width + 1) // 2, height, params)
 
 
 def composite_params() -> np.void:

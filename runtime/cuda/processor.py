@@ -1,32 +1,30 @@
 """One frame through the GPU: pre-process -> segment -> mask -> composite, on one CUDA stream.
 
-`CudaFrameProcessor` is the GPU twin of `runtime.processor.FrameProcessor` (same settings, same
-`segment` / `composite` calls the live pipeline makes) and follows it step by step:
+`CudaFrameProcessor` is the GPU twin of `runtime.processor.FrameProcessor` and implements the
+same `FrameProcessorProtocol` (runtime/processor_protocol.py). Its steps live beside the CPU
+modules they reproduce: mask.py (runtime/mask.py), compositing.py + blur.py (runtime/effects),
+buffers.py (memory), kernels.py (launchers of the .cu files); this module only orders them,
+runs inference and owns the threads' discipline:
 
-    scores = crop(sigmoid(upsample(logits)))           runtime.mask.person_scores
-    mask   = smooth(feather(scores > threshold))       runtime.processor.FrameProcessor._segment
-    ids    = argmax parts where mask                   runtime.mask.part_ids
-    image  = Compositor.composite(frame, mask, ids)    runtime.effects
-
-Every number comes from the CPU modules: sampling plans from `runtime.geometry` (tables.py),
-blur passes measured off `css_blur` / `feather` (operators.py), the palette and face parts from
-`runtime.effects.parts`. The frame crosses host/device memory at most once each way: zero-copy
-on Jetson, one async copy on a discrete GPU (memory.py). The mask, the smoothing state, the
-background and every table stay on the GPU.
+- every public method takes the processor's lock and makes the CUDA context current on the
+  calling thread (segment on the inference thread, composite on the output thread, capture
+  buffers on the capture thread, close from anywhere);
+- buffers are freed explicitly with the context current, never by the garbage collector.
 
 Backends: one that exposes device buffers (`DeviceSegmentationBackend`, the TensorRT backend)
 gets the pre-processed input written straight into its input binding and its logits read where
 they are; any other backend (ONNX Runtime) gets the GPU's pre-processed input copied to the host
-and its logits uploaded, which `uses_host_backend` reports.
+and its logits uploaded.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -35,35 +33,31 @@ import numpy.typing as npt
 from convert.catalog import get_variant
 from convert.errors import UserError
 from runtime.backends.base import SegmentationBackend
-from runtime.cuda import kernels as k
-from runtime.cuda.memory import CudaDevice, DeviceBuffer, HostFrame, device_table
-from runtime.cuda.operators import AxisFilter, CssBlurFilters, css_blur_filters, measure
-from runtime.cuda.tables import tables_from_sampling
+from runtime.cuda.buffers import (
+    CaptureFrames,
+    DeviceBuffer,
+    FrameBuffers,
+    FrameFormat,
+    HostFrame,
+    frame_shape,
+)
+from runtime.cuda.compositing import BackgroundImage, composite
+from runtime.cuda.device import Device, open_device
+from runtime.cuda.kernels import TIMING_WINDOW, Kernels
+from runtime.cuda.mask import DeviceLogits, make_mask
 from runtime.effects.common import css_blur_plan
-from runtime.effects.parts import FACE_PARTS, RAINBOW_PART_COLORS
-from runtime.effects.replace import Background
 from runtime.geometry import FrameGeometry, frame_geometry
-from runtime.mask import NUM_PARTS, feather
+from runtime.processor_protocol import FrameProcessorProtocol, ProcessorDescription
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
-FrameFormat = str  # "BGR" or "YUYV"
 # Output names of the exported model (convert/, runtime/backends/tensorrt).
 SEGMENTS_OUTPUT, PART_HEATMAPS_OUTPUT = "segments", "part_heatmaps"
-# blurBodyPart's edge blur as runtime.effects.parts.blur_body_parts calls it (its default).
-FACE_EDGE_BLUR = 3
-
-
-@dataclass(frozen=True)
-class DeviceLogits:
-    """Logits left in device memory by a backend: [h, w] segments, [h, w, 24] part heatmaps."""
-
-    segments: int
-    part_heatmaps: int | None
-    fp16: bool
+# Settings whose change needs a new backend (as runtime.processor).
+_BACKEND_FIELDS = ("variant", "backend", "threads")
 
 
 class DeviceTensorLike(Protocol):
@@ -81,7 +75,9 @@ class DeviceSegmentationBackend(Protocol):
     """The device path of the TensorRT backend (runtime/backends/tensorrt/backend.py): the
     pre-process writes `device_input()`, `enqueue()` runs the engine on `stream_handle`, the
     mask kernels read `device_outputs()`; nothing crosses to the host. Construct it with
-    `stream=` this processor's `CudaDevice.stream` so all of it is ordered on one stream."""
+    `stream=` this processor's device stream so all of it is ordered on one stream."""
+
+    name: str
 
     @property
     def stream_handle(self) -> int: ...
@@ -94,186 +90,7 @@ class DeviceSegmentationBackend(Protocol):
 
     def enqueue(self) -> None: ...
 
-
-@lru_cache(maxsize=32)
-def feather_filter(size: int, width: int) -> AxisFilter:
-    """`runtime.mask.feather` along an axis of `size` pixels, measured off the function itself."""
-    return measure(lambda column: feather(column, width), size)
-
-
-@lru_cache(maxsize=32)
-def cached_css_blur_filters(h: int, w: int, sigma: float) -> CssBlurFilters:
-    return css_blur_filters(h, w, sigma)
-
-
-class _Filter:
-    """An AxisFilter uploaded once: start indices and weights in device memory."""
-
-    def __init__(self, dev: CudaDevice, f: AxisFilter) -> None:
-        self.f = f
-        self.start = device_table(dev, f.start)
-        self.weights = device_table(dev, f.weights)
-
-
-class _CssBlur:
-    """`css_blur` of an h x w image on the GPU: shrink, blur (and enlarge for masks)."""
-
-    def __init__(self, dev: CudaDevice, h: int, w: int, sigma: float) -> None:
-        filters = cached_css_blur_filters(h, w, sigma)
-        self.filters = filters
-        self.h, self.w = h, w
-        self.small_h, self.small_w = filters.small_size
-        self.shrink = tuple(_Filter(dev, f) for f in filters.shrink) if filters.shrink else None
-        self.blur = tuple(_Filter(dev, f) for f in filters.blur)
-        self.enlarge = tuple(_Filter(dev, f) for f in filters.enlarge) if filters.enlarge else None
-        if filters.enlarge is not None:
-            rows, cols = (f.as_resample_table() for f in filters.enlarge)
-        else:  # factor 1: the blurred image is already frame-sized; identity tables
-            rows, cols = _identity_table(h), _identity_table(w)
-        self.up_rows, self.up_cols = device_table(dev, rows), device_table(dev, cols)
-
-    def run(
-        self,
-        kern: k.Kernels,
-        channels: int,
-        src: int,
-        out_small: int,
-        tmp_a: int,
-        tmp_b: int,
-        frame: tuple[int, int, str] | None = None,
-    ) -> None:
-        """Blur `src` ([h, w, channels] float; or, when `frame` = (ptr, pitch, format) is
-        given, the uint8 camera frame) into `out_small` ([small_h, small_w, channels]).
-        tmp_a and tmp_b each hold h * w * channels floats."""
-        h, w, sh, sw = self.h, self.w, self.small_h, self.small_w
-        first = True
-
-        def along_rows(
-            f: _Filter, source: int, in_h: int, in_w: int, out_len: int, dst: int
-        ) -> None:
-            nonlocal first
-            if frame is not None and first:  # the first pass reads the uint8 frame directly
-                ptr, pitch, fmt = frame
-                kern.filter_frame_rows(
-                    ptr, pitch, fmt, in_h, f.start.ptr, f.weights.ptr, f.f.taps, out_len, dst
-                )
-            else:
-                kern.filter_axis(
-                    source, in_h, in_w, channels, f.start.ptr, f.weights.ptr, f.f.taps,
-                    out_len, 1, dst,
-                )  # fmt: skip
-            first = False
-
-        def along_cols(
-            f: _Filter, source: int, in_h: int, in_w: int, out_len: int, dst: int
-        ) -> None:
-            kern.filter_axis(
-                source, in_h, in_w, channels, f.start.ptr, f.weights.ptr, f.f.taps,
-                out_len, 0, dst,
-            )  # fmt: skip
-
-        cur = src
-        if self.shrink is not None:  # INTER_AREA shrink: along rows, then along columns
-            along_rows(self.shrink[1], cur, h, w, sw, tmp_a)
-            along_cols(self.shrink[0], tmp_a, h, sw, sh, tmp_b)
-            cur = tmp_b
-        along_rows(self.blur[1], cur, sh, sw, sw, tmp_a)  # the Gaussian at the reduced size
-        along_cols(self.blur[0], tmp_a, sh, sw, sh, out_small)
-
-    def enlarge_mask(self, kern: k.Kernels, small: int, tmp: int, out: int) -> None:
-        """The linear enlargement of a 1-channel blurred mask back to h x w."""
-        if self.enlarge is None:
-            raise ValueError("nothing to enlarge at factor 1")
-        rows, cols = self.enlarge
-        kern.filter_axis(
-            small, self.small_h, self.small_w, 1,
-            cols.start.ptr, cols.weights.ptr, cols.f.taps, self.w, 1, tmp,
-        )  # fmt: skip
-        kern.filter_axis(
-            tmp, self.small_h, self.w, 1,
-            rows.start.ptr, rows.weights.ptr, rows.f.taps, self.h, 0, out,
-        )  # fmt: skip
-
-
-def _identity_table(n: int) -> npt.NDArray[np.void]:
-    from runtime.cuda.tables import RESAMPLE_TAP_DTYPE
-
-    table = np.empty(n, RESAMPLE_TAP_DTYPE)
-    table["i0"] = np.arange(n)
-    table["i1"] = np.arange(n)
-    table["w1"] = 0.0
-    return table
-
-
-class _FrameBuffers:
-    """Everything sized by one frame geometry, allocated once when the size changes."""
-
-    def __init__(
-        self, dev: CudaDevice, geometry: FrameGeometry, frame_format: FrameFormat, fp16: bool
-    ) -> None:
-        h, w = geometry.frame_size
-        ih, iw = geometry.input_size
-        lh, lw = geometry.logits_size
-        self.geometry = geometry
-        self.format = frame_format
-        if frame_format == "YUYV":
-            if w % 2:
-                raise UserError(f"A YUYV frame must have an even width, not {w}: use {w - 1}.")
-            self.frame = HostFrame(dev, (h, w, 2), np.uint8)  # cv2's YUYV layout
-            self.frame_pitch = w * 2
-        else:
-            self.frame = HostFrame(dev, (h, w, 3), np.uint8)
-            self.frame_pitch = w * 3
-        self.out_bgr = HostFrame(dev, (h, w, 3), np.uint8)
-        self.out_yuyv = HostFrame(dev, (h, w, 2), np.uint8) if w % 2 == 0 else None
-        self.model_input = DeviceBuffer(dev, (ih, iw, 3), np.float16 if fp16 else np.float32)
-        self.input_host = HostFrame(dev, (ih, iw, 3), np.float32)  # host-backend staging
-        self.segments = DeviceBuffer(dev, (lh, lw), np.float32)
-        self.part_heatmaps = DeviceBuffer(dev, (lh, lw, NUM_PARTS), np.float32)
-        self.prob = DeviceBuffer(dev, (ih, iw), np.float32)
-        self.part_prob = DeviceBuffer(dev, (ih, iw, NUM_PARTS), np.float32)
-        self.mask = DeviceBuffer(dev, (h, w), np.float32)
-        self.state = DeviceBuffer(dev, (h, w), np.float32)  # smoothed mask: the result
-        self.has_state = False  # a mask has been made (composite may run)
-        self.restart_smoothing = False  # the next mask does not blend with the previous one
-        self.has_ids = False  # the newest segmentation made part ids
-        self.ids = DeviceBuffer(dev, (h, w), np.int8)
-        self.alpha = DeviceBuffer(dev, (h, w), np.float32)
-        # Scratch big enough for any pass at frame size with 3 channels.
-        self.tmp_a = DeviceBuffer(dev, (h, w, 3), np.float32)
-        self.tmp_b = DeviceBuffer(dev, (h, w, 3), np.float32)
-        self.blurred = DeviceBuffer(dev, (h, w, 3), np.float32)
-        self.image = DeviceBuffer(dev, (h, w, 3), np.uint8)  # replace background
-        self.image_key: tuple[str | None, int] | None = None
-        pre = tables_from_sampling(geometry.preprocess())
-        up = tables_from_sampling(geometry.logits_upsampling())
-        crop = tables_from_sampling(geometry.crop())
-        self.pre_rows, self.pre_cols = (device_table(dev, t) for t in pre)
-        self.up_rows, self.up_cols = (device_table(dev, t) for t in up)
-        self.crop_rows, self.crop_cols = (device_table(dev, t) for t in crop)
-        self.palette = device_table(
-            dev, np.asarray(RAINBOW_PART_COLORS, np.float32)[:, ::-1].copy()
-        )
-        self._css_blurs: dict[float, _CssBlur] = {}
-        self._feathers: dict[int, tuple[_Filter, _Filter]] = {}
-        self._dev = dev
-
-    def css_blur(self, sigma: float) -> _CssBlur:
-        """css_blur's passes for a frame-sized image, uploaded on first use per sigma."""
-        if sigma not in self._css_blurs:
-            h, w = self.geometry.frame_size
-            self._css_blurs[sigma] = _CssBlur(self._dev, h, w, sigma)
-        return self._css_blurs[sigma]
-
-    def feather(self, width: int) -> tuple[_Filter, _Filter]:
-        """feather's (rows, cols) passes, uploaded on first use per width."""
-        if width not in self._feathers:
-            h, w = self.geometry.frame_size
-            self._feathers[width] = (
-                _Filter(self._dev, feather_filter(h, width)),
-                _Filter(self._dev, feather_filter(w, width)),
-            )
-        return self._feathers[width]
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -284,109 +101,250 @@ class CudaSegmentation:
     parts: bool
 
 
+def default_backend(
+    settings: Settings, input_size: tuple[int, int], device: Device
+) -> SegmentationBackend | DeviceSegmentationBackend:
+    """A TensorRT engine matching this model input, on the device's stream (device buffers);
+    otherwise ONNX Runtime between the CUDA pre- and post-processing."""
+    if settings.backend in ("auto", "tensorrt") and device.executor == "device":
+        from runtime.backends.tensorrt import open_tensorrt_backend, usable_engine
+        from runtime.backends.tensorrt.backend import TensorRTBackend
+
+        if settings.backend == "tensorrt":
+            backend = open_tensorrt_backend(settings.variant, input_size)
+            if isinstance(backend, TensorRTBackend):
+                return backend
+        engine = usable_engine(settings.variant, input_size)
+        if engine is not None:
+            return TensorRTBackend(engine, settings.variant, stream=device.stream)
+    from runtime.backends.onnxruntime import OnnxRuntimeBackend
+    from runtime.models import find_onnx
+
+    return OnnxRuntimeBackend(find_onnx(settings.variant), settings.variant, settings.threads)
+
+
 class CudaFrameProcessor:
-    """BodyPix segmentation and compositing of camera frames on an NVIDIA GPU."""
+    """BodyPix segmentation and compositing of camera frames on an NVIDIA GPU (or, for CI, on
+    the host executor).
+
+    `backend` may be given (the processor then never replaces or closes it); otherwise one is
+    made per model input size by `default_backend`. `device` likewise (else `open_device()`,
+    closed with the processor). Frames are BGR [h, w, 3] or, with `frame_format="YUYV"`,
+    YUYV [h, w, 2]; outputs BGR or YUYV (`output_format`).
+    """
 
     def __init__(
         self,
         settings: Settings,
-        backend: SegmentationBackend | DeviceSegmentationBackend,
-        device: CudaDevice | None = None,
+        backend: SegmentationBackend | DeviceSegmentationBackend | None = None,
+        device: Device | None = None,
         frame_format: FrameFormat = "BGR",
         output_format: FrameFormat = "BGR",
-        kernels: k.Kernels | None = None,
+        kernels: Kernels | None = None,
     ) -> None:
         self.settings = settings
-        self.backend = backend
-        self.dev = device or CudaDevice()
-        self.kernels = kernels or k.Kernels(self.dev)
+        self._backend = backend
+        self._owns_backend = backend is None
+        self._owns_device = device is None
+        self.dev: Device = device if device is not None else open_device()
+        try:
+            self.kernels = kernels or Kernels(self.dev)
+        except BaseException:
+            if self._owns_device:
+                self.dev.close()
+            raise
         self.frame_format = frame_format
         self.output_format = output_format
         self._stride = get_variant(settings.variant).stride
-        self._buffers: _FrameBuffers | None = None
-        self._background: Background | None = None
-        self._background_key: str | None = None
-        self._background_image: U8 | None = None
-        self._staged: npt.NDArray[np.uint8] | None = None
-        # segment() and composite() may run on different threads: each sequence of enqueued
-        # kernels shares scratch buffers, so it is enqueued under this lock (not held while a
-        # host backend runs inference).
+        self._buffers: FrameBuffers | None = None
+        self._retired: list[FrameBuffers | CaptureFrames] = []  # freed at close()
+        self._capture: CaptureFrames | None = None
+        self._background = BackgroundImage()
+        self._staged: tuple[npt.NDArray[np.uint8], int] | None = None
+        self._inference_ms: deque[float] = deque(maxlen=TIMING_WINDOW)
+        self._closed = False
+        # segment(), composite() and capture_frames() run on different threads; each sequence
+        # of enqueued kernels shares scratch buffers, so it runs under this lock (released
+        # while a host backend runs inference).
         self._lock = threading.RLock()
+
+    # --- protocol: describe and measure -------------------------------------------------
+
+    @property
+    def backend(self) -> SegmentationBackend | DeviceSegmentationBackend | None:
+        return self._backend
 
     @property
     def uses_host_backend(self) -> bool:
         """True when the logits go through the host (no device-buffer backend)."""
-        return not isinstance(self.backend, DeviceSegmentationBackend)
+        return not isinstance(self._backend, DeviceSegmentationBackend)
+
+    def describe(self) -> ProcessorDescription:
+        backend = self._backend
+        name = backend.name if backend is not None else self.settings.backend
+        model = getattr(backend, "engine_path", None) or getattr(backend, "path", None)
+        return ProcessorDescription(
+            backend=name,
+            model_file=str(model) if model is not None else None,
+            frame_path="cuda",
+            detail={
+                "executor": self.dev.executor,
+                "memory": self.dev.mode,
+                "device": self.dev.name,
+                "inference": "host" if self.uses_host_backend else "device buffers",
+                "frame_format": self.frame_format,
+                "output_format": self.output_format,
+            },
+        )
+
+    def stage_ms(self) -> Mapping[str, float]:
+        """Mean milliseconds per launch of each kernel over the recent frames (CUDA events on
+        a GPU, wall time on the host executor), plus `inference` (wall time)."""
+        with self._lock:
+            times = dict(self.kernels.mean_ms())
+            if self._inference_ms:
+                times["inference"] = float(np.mean(self._inference_ms))
+        return times
+
+    # --- buffers --------------------------------------------------------------------------
 
     def geometry(self, height: int, width: int) -> FrameGeometry:
         return frame_geometry(height, width, self.settings.internal_resolution, self._stride)
 
-    def buffers(self, height: int, width: int) -> _FrameBuffers:
+    def buffers(self, height: int, width: int) -> FrameBuffers:
         """The buffers for frames of this size, allocated on the first frame of a new size."""
+        with self._lock, self.dev.active():
+            return self._buffers_for(height, width)
+
+    def _buffers_for(self, height: int, width: int) -> FrameBuffers:
         geometry = self.geometry(height, width)
-        b = self._buffers
-        if b is None or b.geometry != geometry:
-            self.dev.stream.synchronize()
-            b = self._buffers = _FrameBuffers(self.dev, geometry, self.frame_format, False)
+        current = self._buffers
+        if current is None or current.geometry != geometry:
+            self.dev.synchronize()
+            if current is not None:
+                current.free()
+                self._buffers = None
+            current = self._buffers = FrameBuffers(self.dev, geometry, self.frame_format)
             self._staged = None
-            if isinstance(self.backend, DeviceSegmentationBackend):
-                self.backend.set_input_size(*geometry.input_size)
-        return b
+        return current
 
-    def input_frame(self, height: int, width: int) -> npt.NDArray[np.uint8]:
-        """The pinned (on Jetson: GPU-mapped) array the next frame should be captured into;
-        `segment` / `composite` skip their host copy when given this very array."""
-        return self.buffers(height, width).frame.host
+    def capture_frames(self, height: int, width: int, count: int) -> list[U8]:
+        """`count` page-locked frames (on Jetson GPU-mapped) that capture may decode into; a
+        frame given back to segment/composite is read in place (mapped) or copied by DMA
+        (pinned). BGR [h, w, 3] (YUYV processors: [h, w, 2]). Frames of an earlier ring stay
+        valid until close()."""
+        if count < 1:
+            raise ValueError(f"a capture ring needs at least one frame, not {count}")
+        shape = frame_shape(height, width, self.frame_format)
+        with self._lock, self.dev.active():
+            self._check_open()
+            current = self._capture
+            if (
+                current is not None
+                and len(current.frames) == count
+                and current.frames[0].host.shape == shape
+            ):  # asked again: the same ring
+                return [frame.host for frame in current.frames]
+            if current is not None:
+                self._retired.append(current)
+            ring = CaptureFrames(self.dev, shape, count)
+            self._capture = ring
+            return [frame.host for frame in ring.frames]
 
-    def frame_size_of(self, frame: npt.NDArray[np.uint8]) -> tuple[int, int]:
+    def input_frame(self, height: int, width: int) -> U8:
+        """A pinned frame to capture into: the current ring's first (or a ring of one)."""
+        with self._lock:
+            current = self._capture
+            if current is not None and current.frames[0].host.shape == frame_shape(
+                height, width, self.frame_format
+            ):
+                return current.frames[0].host
+        return self.capture_frames(height, width, 1)[0]
+
+    def frame_size_of(self, frame: U8) -> tuple[int, int]:
         """(h, w) of a BGR [h, w, 3] or YUYV [h, w, 2] (or packed [h, 2w]) frame."""
         if self.frame_format == "YUYV" and frame.ndim == 2:
             return frame.shape[0], frame.shape[1] // 2
         return frame.shape[0], frame.shape[1]
 
-    def _stage_frame(self, frame: npt.NDArray[np.uint8]) -> _FrameBuffers:
-        h, w = self.frame_size_of(frame)
-        b = self.buffers(h, w)
-        if frame.ndim == 2 and self.frame_format == "YUYV" and frame.shape == (h, 2 * w):
-            frame = frame.reshape(h, w, 2)
-        if frame.shape != b.frame.host.shape or frame.dtype != np.uint8:
+    def _stage_frame(self, frame: U8) -> tuple[FrameBuffers, int]:
+        """The buffers for this frame and the device address the kernels read it from."""
+        if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3):
+            raise UserError(f"Frame {type(frame).__name__} is not an image array.")
+        height, width = self.frame_size_of(frame)
+        buffers = self._buffers_for(height, width)
+        if frame.ndim == 2 and self.frame_format == "YUYV" and frame.shape == (height, 2 * width):
+            frame = frame.reshape(height, width, 2)
+        if frame.shape != buffers.frame.host.shape or frame.dtype != np.uint8:
             raise UserError(
-                f"Frame of shape {frame.shape} is not a {w}x{h} {self.frame_format} uint8 frame: "
-                "capture in the processor's frame format."
+                f"Frame of shape {frame.shape} is not a {width}x{height} {self.frame_format} "
+                "uint8 frame: capture in the processor's frame format."
             )
-        if frame is self._staged:  # segment() then composite() of one frame: copied once
-            return b
-        if frame is not b.frame.host:
-            self.dev.stream.synchronize()  # the previous frame's kernels may still read it
-            np.copyto(b.frame.host, frame)
-        b.frame.upload()
-        # Frames are treated as immutable once handed over (the capture makes a new array per
-        # frame); the pinned capture buffer itself is re-staged every time.
-        self._staged = None if frame is b.frame.host else frame
-        return b
+        captured: HostFrame | None = self._capture.find(frame) if self._capture else None
+        if captured is not None:  # capture decoded into our pinned memory: no host copy
+            captured.upload()  # mapped: nothing to do; pinned: one DMA copy
+            self._staged = None
+            return buffers, captured.device_ptr
+        if self._staged is not None and self._staged[0] is frame:
+            # segment() then composite() of one frame object: copied once (frames handed over
+            # as plain arrays are treated as immutable, as the CPU path does).
+            return buffers, self._staged[1]
+        self.dev.synchronize()  # the previous frame's kernels may still read the staging frame
+        np.copyto(buffers.frame.host, frame)
+        buffers.frame.upload()
+        self._staged = (frame, buffers.frame.device_ptr)
+        return buffers, buffers.frame.device_ptr
 
-    # --- segmentation -------------------------------------------------------------------
+    # --- segmentation -----------------------------------------------------------------------
 
-    def preprocess(self, b: _FrameBuffers, target: int | None = None, fp16: bool = False) -> None:
-        ih, iw = b.geometry.input_size
+    def _backend_for(
+        self, geometry: FrameGeometry
+    ) -> SegmentationBackend | DeviceSegmentationBackend:
+        backend = self._backend
+        input_size = geometry.input_size
+        fixed = getattr(backend, "input_size", None)
+        if backend is not None and fixed not in (None, input_size):
+            if not self._owns_backend:
+                raise UserError(
+                    f"The {backend.name} backend was built for input {fixed}, but this frame "
+                    f"needs {input_size[0]}x{input_size[1]}: build it for that size or change "
+                    "the resolution."
+                )
+            backend.close()
+            backend = self._backend = None
+        if backend is None:
+            backend = self._backend = default_backend(self.settings, input_size, self.dev)
+        if isinstance(backend, DeviceSegmentationBackend):
+            backend.set_input_size(*input_size)
+        return backend
+
+    def preprocess(
+        self, buffers: FrameBuffers, frame_ptr: int, target: int | None = None, fp16: bool = False
+    ) -> None:
+        """runtime.resample.preprocess (pad-to-aspect + TF bilinear resize, BGR -> RGB) into
+        the model input, or into `target` (a TensorRT input binding)."""
+        input_h, input_w = buffers.geometry.input_size
         self.kernels.preprocess(
-            b.frame.device_ptr, b.frame_pitch, b.format, b.pre_rows.ptr, b.pre_cols.ptr,
-            ih, iw, target if target is not None else b.model_input.ptr, fp16,
+            frame_ptr, buffers.frame_pitch, buffers.format, buffers.preprocess_rows.ptr,
+            buffers.preprocess_cols.ptr, input_h, input_w,
+            target if target is not None else buffers.model_input.ptr, fp16,
         )  # fmt: skip
 
-    def _infer(self, b: _FrameBuffers, parts: bool) -> DeviceLogits:
-        backend = self.backend
+    def _infer(self, buffers: FrameBuffers, frame_ptr: int, parts: bool) -> DeviceLogits:
+        backend = self._backend_for(buffers.geometry)
         if isinstance(backend, DeviceSegmentationBackend):
             binding = backend.device_input()
-            self.preprocess(b, binding.pointer, binding.dtype == np.float16)
+            self.preprocess(buffers, frame_ptr, binding.pointer, binding.dtype == np.float16)
             same_stream = backend.stream_handle == int(self.dev.stream.handle)
             if not same_stream:  # correct but slower: the two streams meet on the host
-                self.dev.stream.synchronize()
+                self.dev.synchronize()
+            started = time.perf_counter()
             backend.enqueue()
             if not same_stream:
                 import pycuda.driver as cuda
 
                 cuda.Context.synchronize()
+            self._inference_ms.append((time.perf_counter() - started) * 1e3)
             outputs = backend.device_outputs()
             segments = outputs[SEGMENTS_OUTPUT]
             heatmaps = outputs.get(PART_HEATMAPS_OUTPUT) if parts else None
@@ -396,19 +354,22 @@ class CudaFrameProcessor:
                 segments.dtype == np.float16,
             )
         # Host backend: the GPU's model input goes to the host, the logits come back.
-        self.preprocess(b, b.input_host.device_ptr if b.input_host.mapped else None)
-        if not b.input_host.mapped:
-            import pycuda.driver as cuda
-
-            cuda.memcpy_dtoh_async(b.input_host.host, b.model_input.ptr, self.dev.stream)
-        self.dev.stream.synchronize()
-        model_input = b.input_host.host.copy()  # composite() may stage the next frame meanwhile
+        staging = buffers.input_host
+        self.preprocess(buffers, frame_ptr, staging.device_ptr if staging.mapped else None)
+        if not staging.mapped:
+            self.dev.memcpy_dtoh(staging.host, buffers.model_input.ptr, asynchronous=True)
+        self.dev.synchronize()
+        model_input = staging.host.copy()  # composite() may stage the next frame meanwhile
+        started = time.perf_counter()
         self._lock.release()
         try:
             logits = backend.run(model_input, parts=parts)
         finally:
             self._lock.acquire()
-        b.segments.upload(logits.segments)
+        self._inference_ms.append((time.perf_counter() - started) * 1e3)
+        if self._buffers is not buffers:  # the frame size changed meanwhile: stale
+            raise UserError("The frame size changed during inference: segment this size again.")
+        buffers.segments.upload(logits.segments)
         heatmaps_ptr: int | None = None
         if parts:
             if logits.part_heatmaps is None:
@@ -416,222 +377,146 @@ class CudaFrameProcessor:
                     f"The {backend.name} backend returned no part heatmaps: use a model file "
                     "exported with the part_heatmaps output (`python -m convert export-onnx`)."
                 )
-            b.part_heatmaps.upload(logits.part_heatmaps)
-            heatmaps_ptr = b.part_heatmaps.ptr
-        return DeviceLogits(b.segments.ptr, heatmaps_ptr, False)
+            buffers.part_heatmaps.upload(logits.part_heatmaps)
+            heatmaps_ptr = buffers.part_heatmaps.ptr
+        return DeviceLogits(buffers.segments.ptr, heatmaps_ptr, False)
 
-    def mask_from_logits(self, b: _FrameBuffers, logits: DeviceLogits, parts: bool) -> None:
-        """scores -> threshold -> (part ids) -> feather -> smoothing, into b.state."""
-        s, kern = self.settings, self.kernels
-        g = b.geometry
-        h, w = g.frame_size
-        ih, iw = g.input_size
-        lw = g.logits_size[1]
-        kern.upsample_sigmoid(
-            logits.segments, logits.fp16, lw, 1, b.up_rows.ptr, b.up_cols.ptr, ih, iw, b.prob.ptr
-        )
-        kern.mask_threshold(
-            b.prob.ptr, iw, b.crop_rows.ptr, b.crop_cols.ptr, h, w,
-            s.segmentation_threshold, b.mask.ptr,
-        )  # fmt: skip
-        if parts:
-            if logits.part_heatmaps is None:
-                raise UserError("Part ids were asked for but the backend gave no part heatmaps.")
-            kern.upsample_sigmoid(
-                logits.part_heatmaps, logits.fp16, lw, NUM_PARTS,
-                b.up_rows.ptr, b.up_cols.ptr, ih, iw, b.part_prob.ptr,
-            )  # fmt: skip
-            kern.part_ids(
-                b.prob.ptr, b.part_prob.ptr, iw, NUM_PARTS, b.crop_rows.ptr, b.crop_cols.ptr,
-                h, w, s.segmentation_threshold, b.ids.ptr,
-            )  # fmt: skip
-        mask = b.mask.ptr
-        if s.feather > 0:
-            rows, cols = b.feather(s.feather)
-            kern.filter_axis(
-                mask, h, w, 1, cols.start.ptr, cols.weights.ptr, cols.f.taps, w, 1, b.tmp_a.ptr
-            )
-            kern.filter_axis(
-                b.tmp_a.ptr, h, w, 1, rows.start.ptr, rows.weights.ptr, rows.f.taps, h, 0,
-                b.tmp_b.ptr,
-            )  # fmt: skip
-            mask = b.tmp_b.ptr
-        has_previous = b.has_state and not b.restart_smoothing and s.smoothing > 0
-        kern.smooth_mask(mask, h * w, s.smoothing, has_previous, b.state.ptr)
-        b.has_state = True
-        b.has_ids = parts
-        b.restart_smoothing = False
-
-    def segment(self, frame: npt.NDArray[np.uint8], parts: bool | None = None) -> CudaSegmentation:
+    def segment(self, frame: U8, parts: bool | None = None) -> CudaSegmentation:
         """Segment one frame; the mask (and part ids) stay on the GPU for `composite`."""
         want = self.settings.effect == "parts" if parts is None else parts
         with self._lock, self.dev.active():
-            b = self._stage_frame(frame)
-            logits = self._infer(b, want)
-            self.mask_from_logits(b, logits, want)
-            return CudaSegmentation(b.geometry, want)
+            self._check_open()
+            buffers, frame_ptr = self._stage_frame(frame)
+            logits = self._infer(buffers, frame_ptr, want)
+            make_mask(self.kernels, buffers, logits, self.settings, want)
+            # Done with the frame when this returns: capture may reuse its ring slot.
+            self.dev.synchronize()
+            self.kernels.collect()
+            return CudaSegmentation(buffers.geometry, want)
 
-    def model_input(self, frame: npt.NDArray[np.uint8], fp16: bool = False) -> npt.NDArray[Any]:
+    def model_input(self, frame: U8, fp16: bool = False) -> npt.NDArray[Any]:
         """The pre-processed model input of `frame`, copied back (tests, debugging)."""
         with self._lock, self.dev.active():
-            b = self._stage_frame(frame)
-            target = b.model_input
-            if fp16:
-                target = DeviceBuffer(self.dev, b.model_input.shape, np.float16)
-            self.preprocess(b, target.ptr, fp16)
-            return target.download()
+            buffers, frame_ptr = self._stage_frame(frame)
+            if not fp16:
+                self.preprocess(buffers, frame_ptr)
+                return buffers.model_input.download()
+            target = DeviceBuffer(self.dev, buffers.model_input.shape, np.float16)
+            try:
+                self.preprocess(buffers, frame_ptr, target.ptr, True)
+                return target.download()
+            finally:
+                target.free()
 
     def download_mask(self) -> F32:
         """The newest mask at frame size (tests, the panel's mask preview)."""
-        if self._buffers is None:
-            raise UserError("No frame was segmented yet: call segment() first.")
         with self._lock, self.dev.active():
-            return self._buffers.state.download()
+            if self._buffers is None:
+                raise UserError("No frame was segmented yet: call segment() first.")
+            mask: F32 = self._buffers.state.download()
+            return mask
 
     def download_part_ids(self) -> npt.NDArray[np.int8]:
-        if self._buffers is None:
-            raise UserError("No frame was segmented yet: call segment() first.")
         with self._lock, self.dev.active():
-            return self._buffers.ids.download()
+            if self._buffers is None:
+                raise UserError("No frame was segmented yet: call segment() first.")
+            ids: npt.NDArray[np.int8] = self._buffers.ids.download()
+            return ids
 
-    # --- compositing --------------------------------------------------------------------
+    # --- compositing ------------------------------------------------------------------------
 
-    def _person_alpha(self, b: _FrameBuffers, source: int, sigma: float, out: int) -> int:
-        """`css_blur(mask, sigma)` into `out` (or `source` itself when sigma is 0)."""
-        if sigma <= 0:
-            return source
-        blur = b.css_blur(sigma)
-        if blur.enlarge is None:
-            blur.run(self.kernels, 1, source, out, b.tmp_a.ptr, b.tmp_b.ptr)
-        else:
-            blur.run(self.kernels, 1, source, b.blurred.ptr, b.tmp_a.ptr, b.tmp_b.ptr)
-            blur.enlarge_mask(self.kernels, b.blurred.ptr, b.tmp_a.ptr, out)
-        return out
-
-    def _blurred_frame(self, b: _FrameBuffers, sigma: float) -> _CssBlur:
-        """`css_blur(frame, sigma)` before its enlargement, into b.blurred."""
-        blur = b.css_blur(sigma)
-        blur.run(
-            self.kernels, 3, b.frame.device_ptr, b.blurred.ptr, b.tmp_a.ptr, b.tmp_b.ptr,
-            frame=(b.frame.device_ptr, b.frame_pitch, b.format),
-        )  # fmt: skip
-        return blur
-
-    def _upload_background(self, b: _FrameBuffers) -> None:
-        """The replace background, scaled to cover by runtime.effects.replace.Background and
-        uploaded when it changes: once per picture, once per frame of a video."""
-        h, w = b.geometry.frame_size
-        if self._background is None or self._background_key != self.settings.background:
-            if self._background is not None:
-                self._background.close()
-            self._background = Background(self.settings.background)
-            self._background_key = self.settings.background
-            self._background_image = None
-        image = self._background.frame(h, w)
-        if image is not self._background_image or b.image_key is None:
-            b.image.upload(image)
-            self._background_image = image
-            b.image_key = (self.settings.background, w)
-
-    def composite(
-        self, frame: npt.NDArray[np.uint8], result: CudaSegmentation | None = None
-    ) -> npt.NDArray[np.uint8]:
+    def composite(self, frame: U8, segmentation: Any = None) -> U8:
         """The effect applied to `frame` with the newest mask, as BGR [h, w, 3] or YUYV
-        [h, w, 2] (`output_format`). The returned array is reused by the next call."""
+        [h, w, 2] (`output_format`). The processor never writes the returned array again."""
         with self._lock, self.dev.active():
-            return self._composite(frame, result)
+            self._check_open()
+            buffers, frame_ptr = self._stage_frame(frame)
+            if isinstance(segmentation, CudaSegmentation) and (
+                segmentation.geometry != buffers.geometry
+            ):
+                raise UserError(
+                    "The mask was made for another frame size: segment this size first."
+                )
+            if not buffers.has_state:
+                raise UserError("No frame of this size was segmented yet: call segment() first.")
+            outputs = buffers.out_yuyv if self.output_format == "YUYV" else buffers.out_bgr
+            if outputs is None:
+                raise UserError(
+                    f"YUYV output needs an even frame width, not {buffers.geometry.frame_size[1]}."
+                )
+            target, held_by_nobody = outputs.target()
+            composite(
+                self.kernels, buffers, self.settings, frame_ptr, target.device_ptr,
+                self.output_format, self._background,
+            )  # fmt: skip
+            target.download()
+            self.dev.synchronize()
+            self.kernels.collect()
+            # Every pooled frame still held by an output: hand out a copy of the spare one.
+            return target.host if held_by_nobody else target.host.copy()
 
-    def _composite(
-        self, frame: npt.NDArray[np.uint8], result: CudaSegmentation | None
-    ) -> npt.NDArray[np.uint8]:
-        s = self.settings
-        b = self._stage_frame(frame)
-        if result is not None and result.geometry != b.geometry:
-            raise UserError("The mask was made for another frame size: segment this size first.")
-        if not b.has_state:
-            raise UserError("No frame of this size was segmented yet: call segment() first.")
-        h, w = b.geometry.frame_size
-        p = k.composite_params()
-        p["frame"], p["frame_pitch"] = b.frame.device_ptr, b.frame_pitch
-        p["frame_format"] = k.FORMATS[b.format]
-        p["width"], p["height"], p["flip"] = w, h, int(s.flip_horizontal)
-        blur_amount: float | None = None
-        if s.effect in ("blur", "replace"):
-            p["blend"] = 1
-            p["alpha"] = self._person_alpha(b, b.state.ptr, s.edge_blur_amount, b.alpha.ptr)
-            if s.effect == "blur":
-                blur_amount = s.background_blur_amount
-            else:
-                self._upload_background(b)
-                p["background_kind"] = k.BACKGROUND_IMAGE
-                p["image"], p["image_pitch"] = b.image.ptr, w * 3
-        elif s.effect == "mask":
-            m = s.mask
-            p["overlay"] = k.OVERLAY_MASK
-            p["overlay_alpha"] = self._person_alpha(b, b.state.ptr, m.mask_blur_amount, b.alpha.ptr)
-            p["mask_foreground"] = _bgra(m.foreground_color)
-            p["mask_background"] = _bgra(m.background_color)
-            p["opacity"] = m.opacity
-        elif s.effect == "parts" and b.has_ids:
-            # Without part ids (a mask from before the switch to 'parts') the frame passes
-            # through this once, as the CPU Compositor does.
-            if s.parts.face_blur:
-                self.kernels.part_keep(b.ids.ptr, h * w, FACE_PARTS, b.mask.ptr)
-                p["blend"] = 1
-                p["alpha"] = self._person_alpha(b, b.mask.ptr, FACE_EDGE_BLUR, b.alpha.ptr)
-                blur_amount = s.parts.face_blur_amount
-            p["overlay"] = k.OVERLAY_PARTS
-            p["ids"], p["palette"], p["num_parts"] = b.ids.ptr, b.palette.ptr, NUM_PARTS
-            p["opacity"] = s.parts.opacity
-        if blur_amount is not None:
-            blur = self._blurred_frame(b, blur_amount)
-            p["background_kind"] = k.BACKGROUND_BLURRED
-            p["blurred"], p["blurred_w"] = b.blurred.ptr, blur.small_w
-            p["up_rows"], p["up_cols"] = blur.up_rows.ptr, blur.up_cols.ptr
-        out = b.out_yuyv if self.output_format == "YUYV" else b.out_bgr
-        if out is None:
-            raise UserError(f"YUYV output needs an even frame width, not {w}.")
-        p["out"], p["out_pitch"] = out.device_ptr, w * (2 if self.output_format == "YUYV" else 3)
-        p["out_format"] = k.FORMATS[self.output_format]
-        self.kernels.composite(p)
-        out.download()
-        self.dev.stream.synchronize()
-        return out.host
-
-    def update_settings(self, settings: Settings) -> None:
-        old = self.settings
-        self.settings = settings
-        self._stride = get_variant(settings.variant).stride
-        if self._buffers is not None and (
-            old.variant != settings.variant
-            or old.internal_resolution != settings.internal_resolution
-            or settings.smoothing == 0
-        ):
-            self._buffers.restart_smoothing = True
-
-    def reset_smoothing(self) -> None:
-        """Forget the previous mask (a new scene or source)."""
-        if self._buffers is not None:
-            self._buffers.restart_smoothing = True
-
-    def process(self, frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    def process(self, frame: U8) -> U8:
         """Segment and composite one frame (the frame crosses to the GPU once)."""
         return self.composite(frame, self.segment(frame))
 
+    # --- settings and lifetime ---------------------------------------------------------------
+
+    def update_settings(self, settings: Settings) -> None:
+        with self._lock:
+            old = self.settings
+            self.settings = settings
+            self._stride = get_variant(settings.variant).stride
+            if (
+                self._owns_backend
+                and self._backend is not None
+                and any(getattr(old, name) != getattr(settings, name) for name in _BACKEND_FIELDS)
+            ):
+                self._backend.close()
+                self._backend = None
+            if self._buffers is not None and (
+                old.variant != settings.variant
+                or old.internal_resolution != settings.internal_resolution
+                or settings.smoothing == 0
+            ):
+                self._buffers.restart_smoothing = True
+
+    def reset_smoothing(self) -> None:
+        """Forget the previous mask (a new scene or source)."""
+        with self._lock:
+            if self._buffers is not None:
+                self._buffers.restart_smoothing = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise UserError("The CUDA frame processor was closed: create a new one.")
+
     def close(self) -> None:
-        with self._lock, self.dev.active():
-            self.dev.stream.synchronize()
-            if self._background is not None:
+        """Free everything with the context current (from any thread); idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            with self.dev.active():
+                self.dev.synchronize()
                 self._background.close()
-            self._buffers = None
-            self._staged = None
+                for item in [self._buffers, self._capture, *self._retired]:
+                    if item is not None:
+                        item.free()
+                self._buffers, self._capture, self._staged = None, None, None
+                self._retired.clear()
+                if self._owns_backend and self._backend is not None:
+                    self._backend.close()
+                    self._backend = None
+                if self._owns_device:  # the modules are unloaded with the context current
+                    self.kernels.functions.clear()
+            if self._owns_device:
+                self.dev.close()
 
 
-def _bgra(rgba: tuple[int, int, int, int]) -> F32:
-    r, g, b, a = rgba
-    return np.array([b, g, r, a / 255.0], np.float32)
-
-
-def css_blur_factor(h: int, w: int, sigma: float) -> int:
+def css_blur_factor(height: int, width: int, sigma: float) -> int:
     """How many times css_blur shrinks an h x w image (for reports)."""
-    return css_blur_plan(h, w, sigma).factor
+    return css_blur_plan(height, width, sigma).factor
+
+
+# The protocol check mypy runs: the CUDA path is a drop-in for the CPU one.
+_protocol_check: type[FrameProcessorProtocol] = CudaFrameProcessor

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from runtime.cuda.memory import choose_memory_mode
+from runtime.cuda.device import choose_memory_mode
 from runtime.cuda.operators import AxisFilter, css_blur_filters, measure
 from runtime.cuda.tables import Table, tables_from_sampling
 from runtime.effects.common import css_blur
@@ -63,9 +63,9 @@ def frame(request: pytest.FixtureRequest, astronaut: np.ndarray) -> np.ndarray:
 
 
 def test_memory_mode_follows_the_device() -> None:
-    assert choose_memory_mode(integrated=True, can_map_host_memory=True) == "zero-copy"
-    assert choose_memory_mode(integrated=True, can_map_host_memory=False) == "pinned-async"
-    assert choose_memory_mode(integrated=False, can_map_host_memory=True) == "pinned-async"
+    assert choose_memory_mode(integrated=True, can_map_host_memory=True) == "mapped"
+    assert choose_memory_mode(integrated=True, can_map_host_memory=False) == "pinned"
+    assert choose_memory_mode(integrated=False, can_map_host_memory=True) == "pinned"
 
 
 @pytest.mark.parametrize("internal_resolution", ["medium", "full", 0.3])

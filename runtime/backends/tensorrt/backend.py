@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -89,7 +89,10 @@ class _Binding:
         return self.host.reshape(-1)[:count].reshape(self.shape)
 
     def free(self) -> None:
+        """Both buffers, explicitly (call with the context current): never left to the
+        collector, which may run on a thread without the context."""
         self.device.free()
+        cast("cuda.HostAllocation", self.host.base).free()
 
 
 class TensorRTBackend:
@@ -110,7 +113,7 @@ class TensorRTBackend:
         self.engine_path = Path(engine_path)
         version = require_tensorrt("The TensorRT backend")
         try:
-            import pycuda.driver as cuda
+            import pycuda.driver  # noqa: F401
         except ImportError:
             raise MissingExtraError("gpu", "pycuda", "The TensorRT backend") from None
 
@@ -123,14 +126,19 @@ class TensorRTBackend:
                 f"TensorRT engine {self.engine_path.name} was built for {self.sidecar.variant}, "
                 f"not {variant}: build one with `python -m convert build-engine {variant}`."
             )
-        self._context_cuda = cuda.Device(0).retain_primary_context()
+        # The GPU's primary context, retained once per process and shared with the CUDA
+        # frame path (runtime/cuda/device.py), which runs its kernels on the same stream.
+        from runtime.cuda.device import PrimaryContext
+
+        self._primary = PrimaryContext.acquire(0)
         self._bindings: dict[str, _Binding] = {}
         try:
             with self.activate():
                 self._load(version, stream)
         except BaseException:
-            self._release_buffers()
-            self._context_cuda.detach()
+            with self.activate():
+                self._release_buffers()
+            self._primary.release()
             raise
         self._input_shape: tuple[int, ...] | None = None
         log.info(
@@ -182,20 +190,17 @@ class TensorRTBackend:
             del self._context
             del self._engine
             del self._runtime
-        self._context_cuda.detach()
+            if self._owns_stream:
+                del self.stream
+        self._primary.release()
 
     # -- device path ---------------------------------------------------------------------
 
     @contextmanager
     def activate(self) -> Iterator[None]:
         """Make the GPU's primary context (shared with the CUDA frame path) current here."""
-        import pycuda.driver as cuda
-
-        self._context_cuda.push()
-        try:
+        with self._primary.active():
             yield
-        finally:
-            cuda.Context.pop()
 
     @property
     def stream_handle(self) -> int:
@@ -247,6 +252,7 @@ class TensorRTBackend:
             )
         self._engine: trt.ICudaEngine = engine
         self._context: trt.IExecutionContext = engine.create_execution_context()
+        self._owns_stream = stream is None
         self.stream: cuda.Stream = stream if stream is not None else cuda.Stream()
         self._dynamic = self._allocate(engine)
 
