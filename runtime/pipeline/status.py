@@ -1,0 +1,131 @@
+"""What the pipeline reports: the status model the panel shows, and the meters behind it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from runtime.sources import SourceInfo
+
+CameraState = Literal["starting", "running", "unavailable", "stopped"]
+ProcessorState = Literal["loading", "ready", "failed"]
+
+
+class OutputStatus(BaseModel):
+    uri: str
+    description: str | None = None
+    state: Literal["running", "error", "closed"] = "closed"
+    error: str | None = None
+    frames: int = 0
+
+
+class PipelineStatus(BaseModel):
+    """Everything the panel shows about the running pipeline."""
+
+    state: Literal["starting", "running", "stopped"] = "stopped"
+    backend: str | None = Field(None, description="Segmentation backend in use.")
+    model_file: str | None = Field(None, description="Engine or ONNX file the backend runs.")
+    processor_state: ProcessorState = "loading"
+    camera_state: CameraState = "stopped"
+    source: str = Field("", description="Configured source URI.")
+    source_description: str | None = Field(None, description="What the source granted.")
+    source_width: int | None = None
+    source_height: int | None = None
+    source_fps: float | None = None
+    source_format: str | None = None
+    outputs: list[OutputStatus] = Field(default_factory=list)
+    fps_in: float = Field(0.0, description="Frames per second from the source (2 s window).")
+    fps_out: float = Field(0.0, description="New frames per second written to the outputs.")
+    fps_inference: float = 0.0
+    latency_ms: dict[str, float] = Field(
+        default_factory=dict, description="Mean per-stage milliseconds over the last frames."
+    )
+    glass_to_glass_ms: float | None = Field(
+        None,
+        description="Estimate: frame arrival to outputs written, plus one source frame interval "
+        "for exposure, readout and transfer inside the camera.",
+    )
+    dropped_frames: int = Field(0, description="Captured frames replaced before any output.")
+    masks_reused: int = Field(0, description="Frames composited with an older frame's mask.")
+    frames_in: int = 0
+    frames_out: int = 0
+    frames_segmented: int = 0
+    uptime_s: float = 0.0
+    last_error: str | None = None
+
+
+class RateMeter:
+    """Events per second over a moving window."""
+
+    def __init__(self, window_s: float = 2.0) -> None:
+        self.window_s = window_s
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def tick(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._times.append(now)
+            while self._times and now - self._times[0] > self.window_s:
+                self._times.popleft()
+
+    def rate(self) -> float:
+        now = time.monotonic()
+        with self._lock:
+            while self._times and now - self._times[0] > self.window_s:
+                self._times.popleft()
+            if len(self._times) < 2:
+                return 0.0
+            span = max(now - self._times[0], 1e-6)
+            return (
+                (len(self._times) - 1) / span if span < self.window_s else len(self._times) / span
+            )
+
+
+class LatencyMeter:
+    """Mean of the last N samples per stage, in milliseconds."""
+
+    def __init__(self, samples: int = 60) -> None:
+        self._samples = samples
+        self._stages: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self._stages.setdefault(stage, deque(maxlen=self._samples)).append(seconds * 1000.0)
+
+    def means(self) -> dict[str, float]:
+        with self._lock:
+            return {k: round(sum(v) / len(v), 2) for k, v in self._stages.items() if v}
+
+
+@dataclass
+class PipelineCounters:
+    """Counters and states written by the worker threads, read by `Pipeline.status()`.
+
+    Each field has one writer thread; readers tolerate a value one frame old, so no lock.
+    """
+
+    frames_in: int = 0
+    frames_out: int = 0
+    frames_segmented: int = 0
+    masks_reused: int = 0
+    last_error: str | None = None
+    camera_state: CameraState = "stopped"
+    source_info: SourceInfo | None = None
+    glass_ms: deque[float] = field(default_factory=lambda: deque(maxlen=60))
+
+
+@dataclass
+class PipelineMeters:
+    """Rates and per-stage latencies."""
+
+    fps_in: RateMeter = field(default_factory=RateMeter)
+    fps_out: RateMeter = field(default_factory=RateMeter)
+    fps_inference: RateMeter = field(default_factory=RateMeter)
+    latency: LatencyMeter = field(default_factory=LatencyMeter)
