@@ -20,6 +20,8 @@ DEFAULT_PORT = 8080
 
 
 def register(subparsers: Any) -> None:
+    from runtime.commands.options import add_frame_path
+
     parser = subparsers.add_parser(
         "serve",
         help="run the live pipeline with the web control panel (default http://0.0.0.0:8080)",
@@ -43,6 +45,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--config", type=Path, help="TOML config file (see `bodypix run --help`)")
     parser.add_argument("--source", help="source URI for this run (overrides the config file)")
+    add_frame_path(parser)
     parser.add_argument(
         "--max-upload-mb", type=float, default=20.0, help="largest background upload (default 20)"
     )
@@ -89,7 +92,8 @@ def serve(args: argparse.Namespace) -> int:
         raise UserError(f"Port {args.port} is not a TCP port; pass --port between 1 and 65535.")
     if args.max_upload_mb <= 0 or args.max_video_seconds <= 0:
         raise UserError("--max-upload-mb and --max-video-seconds must be positive numbers.")
-    base = load_settings(args.config, {"source": args.source})
+    flags = {"source": args.source, "frame_path": args.frame_path}
+    base = load_settings(args.config, flags)
     state = StateDir(args.state_dir or default_state_dir())
     sock = bind_socket(args.host, args.port)  # before the slow part: a busy port fails at once
     limits = UploadLimits(
@@ -125,7 +129,7 @@ def serve(args: argparse.Namespace) -> int:
 
     def reload_config() -> None:
         try:
-            panel.reload_base(load_settings(args.config, {"source": args.source}))
+            panel.reload_base(load_settings(args.config, flags))
             log.info("SIGHUP: configuration reloaded (panel changes kept on top)")
         except UserError as exc:
             log.error("SIGHUP: configuration not reloaded, keeping the current one: %s", exc)

@@ -7,9 +7,9 @@
   newest mask, waiting for the frame's own mask only while inference is working on that very
   frame, so the output stays at camera rate when inference is slower (`mask_worker`).
 - Settings apply between frames; a change that needs another model (variant, internal
-  resolution, backend, threads) builds the new processor in the background and swaps it in
-  without stopping the outputs. A backend that fails falls back to the next one
-  (`processor_slot`).
+  resolution, backend, threads, frame path) builds the new processor in the background, one
+  build at a time, and swaps it in without stopping the outputs. A frame path or backend that
+  fails falls back to the next one (`processor_slot`).
 - Outputs that fail are reopened after a pause, the others keep going (`outputs`); the status
   and its meters are in `status`.
 """
@@ -19,9 +19,11 @@ from runtime.pipeline.mailbox import CapturedFrame, LatestFrame
 from runtime.pipeline.mask_worker import MAX_SEGMENT_FAILURES, FrameMask
 from runtime.pipeline.processor_slot import (
     PROCESSOR_FIELDS,
+    LoadedProcessor,
     ProcessorFactory,
-    ProcessorLike,
+    ProcessorSlot,
     backend_chain,
+    cuda_unavailable,
     default_processor_factory,
 )
 from runtime.pipeline.status import (
@@ -43,12 +45,14 @@ __all__ = [
     "FrameMask",
     "LatencyMeter",
     "LatestFrame",
+    "LoadedProcessor",
     "OutputStatus",
     "Pipeline",
     "PipelineStatus",
     "ProcessorFactory",
-    "ProcessorLike",
+    "ProcessorSlot",
     "RateMeter",
     "backend_chain",
+    "cuda_unavailable",
     "default_processor_factory",
 ]

@@ -10,12 +10,13 @@ from runtime.outputs import MjpegOutput
 from runtime.outputs.base import BGRFrame
 from runtime.outputs.status_card import status_card
 from runtime.pipeline.capture import CaptureWorker
-from runtime.pipeline.common import log, one_line
+from runtime.pipeline.common import close_quietly, log, one_line
 from runtime.pipeline.mailbox import CapturedFrame, LatestFrame
 from runtime.pipeline.mask_worker import MaskWorker
 from runtime.pipeline.outputs import OutputSet
 from runtime.pipeline.processor_slot import (
     PROCESSOR_FIELDS,
+    LoadedProcessor,
     ProcessorFactory,
     ProcessorSlot,
     default_processor_factory,
@@ -145,8 +146,11 @@ class Pipeline:
         meters = self._meters
         return PipelineStatus(
             state=self._state,
-            backend=loaded.backend if loaded else None,
-            model_file=loaded.model_file if loaded else None,
+            backend=loaded.description.backend if loaded else None,
+            model_file=loaded.description.model_file if loaded else None,
+            frame_path=loaded.description.frame_path if loaded else None,
+            frame_path_setting=self._settings.frame_path,
+            stage_ms=_stage_ms(loaded),
             processor_state=self._slot.state,
             camera_state=counters.camera_state,
             source=self._settings.source,
@@ -198,7 +202,9 @@ class Pipeline:
         (outputs.repeater), so a stall here never starves the meeting app.
         """
         self._outputs.reopen_if_needed(settings)
-        self._slot.swap_between_frames(self._settings)
+        replaced = self._slot.swap_between_frames(self._settings)
+        if replaced is not None:
+            close_quietly(replaced.processor)
         if not self._inference_stalled():
             self._notifier.watchdog()
         item = self._frames.wait_newer(last_seq, timeout=interval, consume=True)
@@ -250,7 +256,7 @@ class Pipeline:
             return status_card(width, height, "Preparing the model", ""), False
         info = self._counters.source_info
         fps = info.fps if info and info.fps > 0 else settings.fps
-        mask = self._masks.mask_for(item, budget=1.0 / fps)
+        mask = self._masks.mask_for(item, loaded.generation, budget=1.0 / fps)
         if mask is None:
             return status_card(width, height, "Preparing the model", ""), False
         started = time.monotonic()
@@ -273,6 +279,16 @@ class Pipeline:
         return status_card(
             settings.width, settings.height, "Camera unavailable", detail + " - reconnecting"
         )
+
+
+def _stage_ms(loaded: LoadedProcessor | None) -> dict[str, float]:
+    if loaded is None:
+        return {}
+    try:
+        return {name: round(float(ms), 3) for name, ms in loaded.processor.stage_ms().items()}
+    except Exception as exc:  # the status must not fail because of a processor bug
+        log.debug("stage_ms failed: %s", exc)
+        return {}
 
 
 def _validate_uris(settings: Settings) -> None:

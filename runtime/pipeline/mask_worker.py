@@ -66,9 +66,24 @@ class MaskWorker:
             if item is None:
                 continue
             last_seq = item.seq
+            size = (item.image.shape[0], item.image.shape[1])
+            slot.frame_size = size
             with slot.lock:
                 loaded = slot.current
                 if loaded is None or slot.state == "failed":
+                    continue
+                if loaded.frame_size != size and loaded.description.fixed_size:
+                    # segment() would rebuild the backend (a TensorRT engine: minutes) right
+                    # here, on the frame path: build a processor for the new size instead,
+                    # with ONNX Runtime serving meanwhile.
+                    if not slot.building_for(size):
+                        log.info(
+                            "frame size %dx%d: building the %s backend for it",
+                            size[1],
+                            size[0],
+                            loaded.description.backend,
+                        )
+                        slot.request_build(self._settings(), frame_size=size, interim=True)
                     continue
                 self._inferring_seq = item.seq
                 started = time.monotonic()
@@ -77,16 +92,19 @@ class MaskWorker:
                 except Exception as exc:
                     value = None
                     failures += 1
-                    reason = f"{loaded.backend} segmentation failed: {one_line(exc)}"
+                    reason = f"{loaded.description.backend} segmentation failed: {one_line(exc)}"
                     self._counters.last_error = reason
                     log.warning("%s (%d in a row)", reason, failures)
                 finally:
                     self._inferring_seq = 0
             if value is None:
-                if failures >= MAX_SEGMENT_FAILURES and loaded.backend:
+                if failures >= MAX_SEGMENT_FAILURES:
                     failures = 0
-                    log.warning("falling back from the %s backend", loaded.backend)
-                    slot.request_build(self._settings(), skip=(loaded.backend,))
+                    described = loaded.description
+                    log.warning("falling back from the %s backend", described.backend)
+                    slot.request_build(
+                        self._settings(), skip=[(described.frame_path, described.backend)]
+                    )
                 self.wake()
                 continue
             failures = 0
@@ -100,13 +118,14 @@ class MaskWorker:
                 )
                 self._cond.notify_all()
 
-    def mask_for(self, frame: CapturedFrame, budget: float) -> FrameMask | None:
-        """The frame's own mask if inference is on it (waiting up to `budget`), else the newest."""
+    def mask_for(self, frame: CapturedFrame, generation: int, budget: float) -> FrameMask | None:
+        """The frame's own mask if inference is on it (waiting up to `budget`), else the newest;
+        only a mask made by processor `generation` (another processor's is not its to read)."""
         deadline = time.monotonic() + budget
         with self._cond:
             while not self._stop.is_set():
                 mask = self._latest
-                if mask is not None and mask.seq >= frame.seq:
+                if mask is not None and mask.generation == generation and mask.seq >= frame.seq:
                     break
                 remaining = deadline - time.monotonic()
                 # Wait only while inference works on this very frame (or is about to pick it).
@@ -115,7 +134,7 @@ class MaskWorker:
                     break
                 self._cond.wait(min(remaining, 0.005))
             mask = self._latest
-        if mask is None or mask.shape != frame.image.shape:
+        if mask is None or mask.generation != generation or mask.shape != frame.image.shape:
             return None
         if mask.seq != frame.seq:
             self._counters.masks_reused += 1

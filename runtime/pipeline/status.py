@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from runtime.meters import LatencyMeter, RateMeter
 from runtime.sources import SourceInfo
 
 CameraState = Literal["starting", "running", "unavailable", "stopped"]
@@ -30,6 +29,12 @@ class PipelineStatus(BaseModel):
     state: Literal["starting", "running", "stopped"] = "stopped"
     backend: str | None = Field(None, description="Segmentation backend in use.")
     model_file: str | None = Field(None, description="Engine or ONNX file the backend runs.")
+    frame_path: Literal["cpu", "cuda"] | None = Field(
+        None, description="Where pre-processing, mask and compositing run now."
+    )
+    frame_path_setting: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="The frame_path setting (auto: CUDA when a CUDA device is usable)."
+    )
     processor_state: ProcessorState = "loading"
     camera_state: CameraState = "stopped"
     source: str = Field("", description="Configured source URI.")
@@ -45,6 +50,11 @@ class PipelineStatus(BaseModel):
     latency_ms: dict[str, float] = Field(
         default_factory=dict, description="Mean per-stage milliseconds over the last frames."
     )
+    stage_ms: dict[str, float] = Field(
+        default_factory=dict,
+        description="The processor's mean milliseconds per stage (CPU path) or per kernel "
+        "(CUDA path) over the last frames.",
+    )
     glass_to_glass_ms: float | None = Field(
         None,
         description="Estimate: frame arrival to outputs written, plus one source frame interval "
@@ -57,51 +67,6 @@ class PipelineStatus(BaseModel):
     frames_segmented: int = 0
     uptime_s: float = 0.0
     last_error: str | None = None
-
-
-class RateMeter:
-    """Events per second over a moving window."""
-
-    def __init__(self, window_s: float = 2.0) -> None:
-        self.window_s = window_s
-        self._times: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def tick(self, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            self._times.append(now)
-            while self._times and now - self._times[0] > self.window_s:
-                self._times.popleft()
-
-    def rate(self) -> float:
-        now = time.monotonic()
-        with self._lock:
-            while self._times and now - self._times[0] > self.window_s:
-                self._times.popleft()
-            if len(self._times) < 2:
-                return 0.0
-            span = max(now - self._times[0], 1e-6)
-            return (
-                (len(self._times) - 1) / span if span < self.window_s else len(self._times) / span
-            )
-
-
-class LatencyMeter:
-    """Mean of the last N samples per stage, in milliseconds."""
-
-    def __init__(self, samples: int = 60) -> None:
-        self._samples = samples
-        self._stages: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def add(self, stage: str, seconds: float) -> None:
-        with self._lock:
-            self._stages.setdefault(stage, deque(maxlen=self._samples)).append(seconds * 1000.0)
-
-    def means(self) -> dict[str, float]:
-        with self._lock:
-            return {k: round(sum(v) / len(v), 2) for k, v in self._stages.items() if v}
 
 
 @dataclass
