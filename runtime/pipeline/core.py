@@ -6,12 +6,14 @@ import threading
 import time
 from typing import Literal
 
-from runtime.outputs import MjpegOutput
+import numpy as np
+
+from runtime.outputs import FrameOutput, MjpegOutput
 from runtime.outputs.base import BGRFrame
 from runtime.outputs.status_card import status_card
 from runtime.pipeline.capture import CaptureWorker
 from runtime.pipeline.common import close_quietly, log, one_line
-from runtime.pipeline.mailbox import CapturedFrame, LatestFrame
+from runtime.pipeline.mailbox import CaptureBuffers, CapturedFrame, LatestFrame
 from runtime.pipeline.mask_worker import MaskWorker
 from runtime.pipeline.outputs import OutputSet
 from runtime.pipeline.processor_slot import (
@@ -49,14 +51,18 @@ class Pipeline:
         self._counters = PipelineCounters()
         self._meters = PipelineMeters()
         self._frames = LatestFrame()
+        self._buffers = CaptureBuffers()
         self._slot = ProcessorSlot(
             processor_factory or default_processor_factory, self._counters, self._stop
         )
+        self._retiring: list[LoadedProcessor] = []  # replaced, closed once no buffer is held
         self._masks = MaskWorker(
             self._frames, self._slot, self._counters, self._meters, self._get_settings, self._stop
         )
         self._capture = CaptureWorker(
             self._frames,
+            self._buffers,
+            self._slot,
             self._counters,
             self._meters,
             self._get_settings,
@@ -110,10 +116,19 @@ class Pipeline:
         # The output and capture threads close what they opened; this covers a thread that
         # never got that far.
         self._outputs.close()
+        self._frames.clear()
+        for loaded in self._retiring:
+            close_quietly(loaded.processor)
+        self._retiring = []
         self._slot.close()
         self.mjpeg.close()
         self._state = "stopped"
         self._counters.camera_state = "stopped"
+
+    def attach_output(self, output: FrameOutput) -> None:
+        """Write every frame to `output` too (embedding applications, tests); the caller
+        closes it. Like every output it may keep the frames it is given."""
+        self._outputs.attach(output)
 
     def apply_settings(self, settings: Settings) -> None:
         """Apply new settings between frames; raises UserError for an unusable source/output."""
@@ -204,14 +219,23 @@ class Pipeline:
         self._outputs.reopen_if_needed(settings)
         replaced = self._slot.swap_between_frames(self._settings)
         if replaced is not None:
-            close_quietly(replaced.processor)
+            self._retiring.append(replaced)
+        self._close_retired()
         if not self._inference_stalled():
             self._notifier.watchdog()
-        item = self._frames.wait_newer(last_seq, timeout=interval, consume=True)
+        taken = self._frames.wait_newer(last_seq, timeout=interval, consume=True)
         now = time.monotonic()
         counters = self._counters
-        if item is not None:
-            out, processed = self._compose(item, settings)
+        if taken is not None:
+            item = taken.frame
+            try:
+                out, processed = self._compose(item, settings)
+                if np.may_share_memory(out, item.image):
+                    # Outputs may keep what they are given (the preview does) and capture
+                    # reuses its buffers: they get a frame of their own.
+                    out = out.copy()
+            finally:
+                taken.done()
             self._outputs.write(out, settings)
             done = time.monotonic()
             if processed:
@@ -234,6 +258,13 @@ class Pipeline:
                 self._notifier.ready("camera unavailable, reconnecting")
             return last_seq, now
         return last_seq, last_card_at
+
+    def _close_retired(self) -> None:
+        """Close replaced processors once no capture buffer of theirs is held."""
+        for loaded in list(self._retiring):
+            if self._buffers.release_generation(loaded.generation):
+                self._retiring.remove(loaded)
+                close_quietly(loaded.processor)
 
     def _inference_stalled(self) -> bool:
         """A hung backend (frames arrive, no mask for long): stop the watchdog so systemd

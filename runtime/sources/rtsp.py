@@ -48,9 +48,16 @@ class RtspSource(FrameSource):
         return SourceInfo("rtsp", f"RTSP {redact(self.url)}", width, height, fps, "H.264/H.265")
 
     def read(self) -> BGRFrame:
+        return self._read(None)
+
+    def read_into(self, buffer: BGRFrame) -> BGRFrame:
+        # OpenCV decodes into `buffer` when size and type match, else returns a new array.
+        return self._read(buffer)
+
+    def _read(self, buffer: BGRFrame | None) -> BGRFrame:
         if self._cap is None:
             raise SourceUnavailable(f"Stream {redact(self.url)} is not open.")
-        ok, frame = self._cap.read()
+        ok, frame = self._cap.read(buffer) if buffer is not None else self._cap.read()
         if not ok or frame is None:
             raise SourceUnavailable(f"Stream {redact(self.url)} stopped delivering frames.")
         return np.asarray(frame, dtype=np.uint8)
