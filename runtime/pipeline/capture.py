@@ -93,6 +93,7 @@ class CaptureWorker:
                     size = (image.shape[0], image.shape[1])
                 now = time.monotonic()
                 self._frames.put(image, now, hold)
+                counters.last_frame_in = now
                 counters.frames_in += 1
                 self._meters.fps_in.tick(now)
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import PurePath
 from typing import Literal
 
 import numpy as np
@@ -31,6 +32,9 @@ from runtime.systemd_notify import SystemdNotifier
 SOURCE_FIELDS = frozenset({"source", "width", "height", "fps"})
 OUTPUT_FIELDS = frozenset({"outputs", "width", "height", "fps"})
 INFERENCE_STALL_S = 10.0  # no mask for this long while frames arrive: withhold the watchdog
+# Frames arrive but no processed frame went out for this long: not healthy (/healthz 503, no
+# watchdog), so a silent appliance is noticed and systemd restarts it.
+OUTPUT_STALL_S = 5.0
 
 
 class Pipeline:
@@ -72,6 +76,7 @@ class Pipeline:
         self._outputs = OutputSet(settings, self._counters, self._meters)
         self.mjpeg: MjpegOutput = self._outputs.mjpeg  # the panel's preview buffer
         self._started_at: float | None = None
+        self._unreadable_background: str | None = None  # replaced by blur until changed
         self._state: Literal["starting", "running", "stopped"] = "stopped"
 
     # ----------------------------------------------------------------- public API
@@ -89,6 +94,7 @@ class Pipeline:
             return
         self._stop.clear()
         self._started_at = time.monotonic()
+        self._counters.last_frame_out = self._started_at
         self._state = "starting"
         self._counters.camera_state = "starting"
         self._slot.request_build(self._settings)
@@ -147,6 +153,10 @@ class Pipeline:
                 self._capture.source_dirty.set()
             if changed & OUTPUT_FIELDS:
                 self._outputs.dirty = True
+            if changed & {"effect", "background"}:
+                # Another background (or the same one re-chosen) is tried again.
+                self._unreadable_background = None
+                self._counters.notices.pop("background", None)
             self._outputs.configure_mjpeg(settings)
             self._slot.request_update(settings)  # the output thread applies it between frames
             rebuild = bool(changed & PROCESSOR_FIELDS) and bool(self._threads)
@@ -159,6 +169,7 @@ class Pipeline:
         loaded = self._slot.current
         glass = list(counters.glass_ms)
         meters = self._meters
+        healthy, health = self._health()
         return PipelineStatus(
             state=self._state,
             backend=loaded.description.backend if loaded else None,
@@ -187,6 +198,9 @@ class Pipeline:
             frames_segmented=counters.frames_segmented,
             uptime_s=round(time.monotonic() - self._started_at, 1) if self._started_at else 0.0,
             last_error=counters.last_error,
+            healthy=healthy,
+            health=health,
+            notices=list(counters.notices.values()),
         )
 
     # ----------------------------------------------------------------- output thread
@@ -217,11 +231,11 @@ class Pipeline:
         (outputs.repeater), so a stall here never starves the meeting app.
         """
         self._outputs.reopen_if_needed(settings)
-        replaced = self._slot.swap_between_frames(self._settings)
+        replaced = self._slot.swap_between_frames(self._effective(self._settings))
         if replaced is not None:
             self._retiring.append(replaced)
         self._close_retired()
-        if not self._inference_stalled():
+        if self._health()[0] and not self._inference_stalled():
             self._notifier.watchdog()
         taken = self._frames.wait_newer(last_seq, timeout=interval, consume=True)
         now = time.monotonic()
@@ -241,6 +255,7 @@ class Pipeline:
             if processed:
                 self._state = "running"
                 counters.frames_out += 1
+                counters.last_frame_out = done
                 self._meters.fps_out.tick(done)
                 info = counters.source_info
                 camera_s = 1.0 / info.fps if info and info.fps > 0 else interval
@@ -265,6 +280,50 @@ class Pipeline:
             if self._buffers.release_generation(loaded.generation):
                 self._retiring.remove(loaded)
                 close_quietly(loaded.processor)
+
+    def _health(self) -> tuple[bool, str]:
+        """(healthy, why): healthy means frames go out, or there is a reason none can."""
+        if self._state == "stopped":
+            return False, "the pipeline is stopped"
+        counters = self._counters
+        if counters.camera_state != "running":
+            # No frames to send: the outputs show the "camera unavailable" card meanwhile.
+            return True, f"camera {counters.camera_state}"
+        now = time.monotonic()
+        if now - counters.last_frame_in > OUTPUT_STALL_S:
+            return True, "no frames from the camera"
+        if self._slot.current is None and self._slot.state == "loading":
+            return True, "preparing the model"
+        silent = now - max(counters.last_frame_out, self._slot.swapped_at)
+        if silent > OUTPUT_STALL_S:
+            # No error text: /healthz answers without a login and errors may name host files.
+            return False, (
+                f"frames arrive but none has gone out for {silent:.0f} s "
+                f"(segmentation {self._slot.state}; the panel status has the last error)"
+            )
+        return True, "ok"
+
+    def _effective(self, settings: Settings) -> Settings:
+        """What the processor applies: blur instead of a background that cannot be read."""
+        if settings.effect == "replace" and settings.background == self._unreadable_background:
+            return settings.model_copy(update={"effect": "blur"})
+        return settings
+
+    def _background_unreadable(self, settings: Settings, exc: Exception) -> None:
+        """Once per background: log, tell the panel, and blur instead from now on."""
+        background = settings.background or ""
+        self._unreadable_background = background
+        # Named by its library id (the file's stem), never by its path on the host.
+        label = PurePath(background).stem or "the background"
+        self._counters.notices["background"] = (
+            f"Background {label!r} cannot be read (damaged or not a picture or video), so the "
+            "background is blurred instead; choose another background or upload it again."
+        )
+        log.warning("background %s cannot be read, blurring instead: %s", background, exc)
+        self._slot.request_update(self._effective(settings))
+        replaced = self._slot.swap_between_frames(self._effective(settings))
+        if replaced is not None:
+            self._retiring.append(replaced)
 
     def _inference_stalled(self) -> bool:
         """A hung backend (frames arrive, no mask for long): stop the watchdog so systemd
@@ -292,7 +351,13 @@ class Pipeline:
             return status_card(width, height, "Preparing the model", ""), False
         started = time.monotonic()
         try:
-            out = loaded.processor.composite(item.image, mask.segmentation)
+            try:
+                out = loaded.processor.composite(item.image, mask.segmentation)
+            except Exception as exc:
+                if self._effective(settings).effect != "replace":
+                    raise
+                self._background_unreadable(settings, exc)
+                out = loaded.processor.composite(item.image, mask.segmentation)
         except Exception as exc:
             self._counters.last_error = f"compositing failed: {one_line(exc)}"
             log.warning("compositing failed: %s", exc)
