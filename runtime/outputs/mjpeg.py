@@ -36,6 +36,7 @@ class MjpegOutput(FrameOutput):
         self._jpeg_seq = 0
         self._encodes = 0
         self._last_read = 0.0
+        self._closed = False  # readers get no more frames (the service is stopping)
 
     @property
     def description(self) -> str:
@@ -46,6 +47,15 @@ class MjpegOutput(FrameOutput):
     def encodes(self) -> int:
         """How many JPEGs were encoded so far (at most one per frame written)."""
         return self._encodes
+
+    @property
+    def closed(self) -> bool:
+        """True after close(): open previews should end (`wait_next` returns None at once)."""
+        return self._closed
+
+    def reopen(self) -> None:
+        with self._cond:
+            self._closed = False
 
     @property
     def seconds_since_read(self) -> float:
@@ -76,6 +86,8 @@ class MjpegOutput(FrameOutput):
         with self._cond:
             self._last_read = time.monotonic()
             while self._seq <= after_seq:
+                if self._closed:
+                    return None
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
@@ -112,6 +124,8 @@ class MjpegOutput(FrameOutput):
             return seq, jpeg
 
     def close(self) -> None:
+        """End the waits of open previews (the buffer still takes and serves frames)."""
+        self._closed = True
         with self._cond:
             self._cond.notify_all()
 

@@ -93,6 +93,7 @@ class Pipeline:
         if self._threads:
             return
         self._stop.clear()
+        self.mjpeg.reopen()
         self._started_at = time.monotonic()
         self._counters.last_frame_out = self._started_at
         self._state = "starting"
