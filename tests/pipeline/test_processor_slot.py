@@ -31,11 +31,19 @@ class TaggedProcessor(FrameProcessor):
         super().__init__(s, **kwargs)
         self.foreign = foreign
         self.sizes: set[tuple[int, int]] = set()
+        self.buffers: list[np.ndarray] = []
+        self.in_ring: list[bool] = []  # per segmented frame: decoded into our capture buffers
+
+    def capture_frames(self, height: int, width: int, count: int) -> list[np.ndarray]:
+        buffers = super().capture_frames(height, width, count)
+        self.buffers.extend(buffers)
+        return buffers
 
     def segment(self, frame_bgr: np.ndarray, parts: bool | None = None) -> SegmentationResult:
         result = super().segment(frame_bgr, parts)
         result.made_by = self  # type: ignore[attr-defined]
         self.sizes.add(frame_bgr.shape[:2])
+        self.in_ring.append(any(np.shares_memory(frame_bgr, b) for b in self.buffers))
         return result
 
     def composite(self, frame_bgr: np.ndarray, result: SegmentationResult) -> np.ndarray:
@@ -164,7 +172,9 @@ def test_camera_size_change_rebuilds_a_fixed_size_backend_off_the_frame_path(
     assert current is not None and current.description.fixed_size
     assert current.frame_size == (192, 256)
     before = pipeline.status().frames_out
-    wait_until(pipeline, lambda st: st.frames_out >= before + 5, 60)
+    wait_until(pipeline, lambda st: st.frames_out >= before + 10, 60)
+    final = made[-1]
+    assert final.in_ring[-5:] == [True] * 5  # capture decodes into the new processor's ring
     assert first.sizes == {(SIZE[1], SIZE[0])}  # never asked to segment the new size
     assert foreign == []
 
