@@ -364,8 +364,10 @@ class Pipeline:
                 self._background_unreadable(settings, exc)
                 out = loaded.processor.composite(item.image, mask.segmentation)
         except Exception as exc:
-            self._counters.last_error = f"compositing failed: {one_line(exc)}"
-            log.warning("compositing failed: %s", exc)
+            message = f"compositing failed: {one_line(exc)}"
+            if self._counters.last_error != message:  # once, not at the frame rate
+                log.warning("%s", message)
+            self._counters.last_error = message
             return status_card(width, height, "Processing error", one_line(exc)), False
         done = time.monotonic()
         self._meters.latency.add("composite", done - started)
