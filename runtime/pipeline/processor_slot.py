@@ -39,7 +39,9 @@ def cuda_unavailable() -> str | None:
             cuda_unavailable_reason,
         )
     except ImportError as exc:
-        return f"this installation has no CUDA frame path ({exc})"
+        # The message of "cannot import name" names the module's file: keep host paths out.
+        log.debug("runtime.cuda: %s", exc)
+        return "this installation has no CUDA frame path (runtime.cuda.cuda_unavailable_reason)"
     try:
         return cuda_unavailable_reason()
     except Exception as exc:  # a broken driver must not stop the CPU path
