@@ -362,6 +362,8 @@ class Pipeline:
                 if self._effective(settings).effect != "replace":
                     raise
                 self._background_unreadable(settings, exc)
+                if self._slot.current is not loaded:  # a new processor came in meanwhile
+                    return status_card(width, height, "Preparing the model", ""), False
                 out = loaded.processor.composite(item.image, mask.segmentation)
         except Exception as exc:
             message = f"compositing failed: {one_line(exc)}"
