@@ -32,6 +32,14 @@ class _PipelineCollector(Collector):
         for stage, ms in sorted(status.latency_ms.items()):
             latency.add_metric([stage], ms)
         yield latency
+        stages = GaugeMetricFamily(
+            "bodypix_processor_stage_ms",
+            "The processor's mean milliseconds per stage (CPU path) or kernel (CUDA path).",
+            labels=["frame_path", "stage"],
+        )
+        for stage, ms in sorted(status.stage_ms.items()):
+            stages.add_metric([status.frame_path or "", stage], ms)
+        yield stages
         frames = CounterMetricFamily(
             "bodypix_frames", "Frames by what happened to them.", labels=["kind"]
         )

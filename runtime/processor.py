@@ -7,6 +7,7 @@ preview call. Frames are BGR uint8 (OpenCV convention); the model gets RGB.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,8 @@ from runtime.backends.base import SegmentationBackend
 from runtime.effects import Compositor
 from runtime.geometry import FrameGeometry, frame_geometry
 from runtime.mask import MaskRefiner, part_ids, person_scores, threshold
+from runtime.meters import LatencyMeter
+from runtime.processor_protocol import ProcessorDescription
 from runtime.resample import preprocess
 from runtime.settings import Settings
 
@@ -27,6 +30,8 @@ I8 = npt.NDArray[np.int8]
 
 # Settings whose change needs a new backend (a new model file or session).
 _BACKEND_FIELDS = ("variant", "backend", "threads")
+# Makes the backend for a model input size (H, W); default runtime.backends.create_backend.
+BackendFactory = Callable[[Settings, tuple[int, int]], SegmentationBackend]
 
 
 @dataclass
@@ -68,21 +73,29 @@ def check_frame(frame: np.ndarray) -> U8:
 
 
 class FrameProcessor:
-    """BodyPix segmentation and compositing of BGR frames, driven by one `Settings`.
+    """BodyPix segmentation and compositing of BGR frames, driven by one `Settings`: the CPU
+    frame path of `runtime.processor_protocol.FrameProcessorProtocol`.
 
     `backend` may be given (the processor then never replaces or closes it); otherwise one is
-    created on the first frame with `runtime.backends.create_backend` and recreated only when
-    the variant, backend choice or thread count change, or when a fixed-size backend meets a
-    frame size it was not built for.
+    created on the first frame with `backend_factory` (default
+    `runtime.backends.create_backend`) and recreated only when the variant, backend choice or
+    thread count change, or when a fixed-size backend meets a frame size it was not built for.
     """
 
-    def __init__(self, settings: Settings, backend: SegmentationBackend | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backend: SegmentationBackend | None = None,
+        backend_factory: BackendFactory | None = None,
+    ) -> None:
         self.settings = settings
         self._backend = backend
         self._owns_backend = backend is None
+        self._backend_factory = backend_factory
         self._stride = get_variant(settings.variant).stride
         self._compositor = Compositor(settings)
         self._refiner = MaskRefiner()
+        self._stages = LatencyMeter()
 
     @property
     def backend(self) -> SegmentationBackend | None:
@@ -100,9 +113,13 @@ class FrameProcessor:
             backend.close()
             backend = self._backend = None
         if backend is None:
-            from runtime.backends import create_backend
+            if self._backend_factory is not None:
+                backend = self._backend_factory(self.settings, geometry.input_size)
+            else:
+                from runtime.backends import create_backend
 
-            backend = self._backend = create_backend(self.settings, geometry.input_size)
+                backend = create_backend(self.settings, geometry.input_size)
+            self._backend = backend
         return backend
 
     def geometry(self, height: int, width: int) -> FrameGeometry:
@@ -133,6 +150,8 @@ class FrameProcessor:
         timings["preprocess"] = (t1 - t0) * 1e3
         timings["inference"] = (t2 - t1) * 1e3
         timings["mask"] = (t3 - t2) * 1e3
+        for stage, seconds in (("preprocess", t1 - t0), ("inference", t2 - t1), ("mask", t3 - t2)):
+            self._stages.add(stage, seconds)
         return SegmentationResult(mask=mask, part_ids=ids, scores=scores, geometry=geometry)
 
     def segment(self, frame_bgr: U8, parts: bool | None = None) -> SegmentationResult:
@@ -149,7 +168,10 @@ class FrameProcessor:
                 f"Frame {frame.shape[1]}x{frame.shape[0]} does not match the mask "
                 f"{result.mask.shape[1]}x{result.mask.shape[0]}: segment a frame of this size first."
             )
-        return self._compositor.composite(frame, result.mask, result.part_ids)
+        started = time.perf_counter()
+        out = self._compositor.composite(frame, result.mask, result.part_ids)
+        self._stages.add("composite", time.perf_counter() - started)
+        return out
 
     def process(self, frame_bgr: U8) -> ProcessedFrame:
         """Segment and composite one frame, timing each stage."""
@@ -183,6 +205,29 @@ class FrameProcessor:
     def reset_smoothing(self) -> None:
         """Forget the previous mask (a new scene or source)."""
         self._refiner.reset()
+
+    def capture_frames(self, height: int, width: int, count: int) -> list[U8]:
+        """Plain host arrays capture decodes into (the CPU path reads them where they are)."""
+        return [np.empty((height, width, 3), np.uint8) for _ in range(count)]
+
+    def describe(self) -> ProcessorDescription:
+        """Backend and model file in use (the configured backend before the first frame)."""
+        backend = self._backend
+        if backend is None:
+            return ProcessorDescription(self.settings.backend, None, "cpu")
+        # Backends name their file differently (TensorRT: the engine, ONNX Runtime: the ONNX).
+        path = getattr(backend, "engine_path", None) or getattr(backend, "path", None)
+        return ProcessorDescription(
+            backend=backend.name,
+            model_file=str(path) if path else None,
+            frame_path="cpu",
+            detail={"threads": self.settings.threads},
+            fixed_size=backend.input_size is not None,
+        )
+
+    def stage_ms(self) -> Mapping[str, float]:
+        """Mean ms of preprocess, inference, mask and composite over the last frames."""
+        return self._stages.means()
 
     def close(self) -> None:
         if self._owns_backend and self._backend is not None:

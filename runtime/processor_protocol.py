@@ -27,6 +27,10 @@ class ProcessorDescription:
     model_file: str | None  # the engine or ONNX file the backend runs
     frame_path: FramePath
     detail: Mapping[str, Any] = field(default_factory=dict)  # e.g. memory mode, executor
+    # True when segment() of a frame of another size than before would rebuild the backend
+    # (a TensorRT engine, a fixed-size ONNX): the pipeline then builds a new processor for the
+    # new size off the frame path instead of calling segment() with it.
+    fixed_size: bool = False
 
 
 class FrameProcessorProtocol(Protocol):

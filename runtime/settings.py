@@ -15,6 +15,7 @@ from convert.errors import UserError
 
 Effect = Literal["blur", "replace", "mask", "parts", "none"]
 BackendName = Literal["auto", "tensorrt", "onnxruntime"]
+FramePathName = Literal["auto", "cpu", "cuda"]
 InternalResolutionName = Literal["low", "medium", "high", "full"]
 RGBA = tuple[int, int, int, int]
 SmoothingMethod = Literal["ema", "motion"]
@@ -67,6 +68,11 @@ class Settings(_Strict):
     backend: BackendName = "auto"
     threads: int = Field(
         default=0, ge=0, le=64, description="CPU inference threads; 0 = all cores."
+    )
+    frame_path: FramePathName = Field(
+        default="auto",
+        description="Where pre-processing, mask and compositing run: 'cuda' (CUDA kernels), "
+        "'cpu' (NumPy/OpenCV), or 'auto' (CUDA when a CUDA device is usable).",
     )
 
     # Video-only refinements (off for still images).

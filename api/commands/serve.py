@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
 import signal
@@ -10,6 +11,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from convert.errors import UserError
@@ -20,6 +22,8 @@ DEFAULT_PORT = 8080
 
 
 def register(subparsers: Any) -> None:
+    from runtime.commands.options import add_frame_path
+
     parser = subparsers.add_parser(
         "serve",
         help="run the live pipeline with the web control panel (default http://0.0.0.0:8080)",
@@ -43,6 +47,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--config", type=Path, help="TOML config file (see `bodypix run --help`)")
     parser.add_argument("--source", help="source URI for this run (overrides the config file)")
+    add_frame_path(parser)
     parser.add_argument(
         "--max-upload-mb", type=float, default=20.0, help="largest background upload (default 20)"
     )
@@ -76,6 +81,11 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _end_previews(panel: Any) -> None:
+    with contextlib.suppress(RuntimeError):  # RuntimeError: no pipeline yet
+        panel.pipeline.mjpeg.close()
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -89,7 +99,8 @@ def serve(args: argparse.Namespace) -> int:
         raise UserError(f"Port {args.port} is not a TCP port; pass --port between 1 and 65535.")
     if args.max_upload_mb <= 0 or args.max_video_seconds <= 0:
         raise UserError("--max-upload-mb and --max-video-seconds must be positive numbers.")
-    base = load_settings(args.config, {"source": args.source})
+    flags = {"source": args.source, "frame_path": args.frame_path}
+    base = load_settings(args.config, flags)
     state = StateDir(args.state_dir or default_state_dir())
     sock = bind_socket(args.host, args.port)  # before the slow part: a busy port fails at once
     limits = UploadLimits(
@@ -125,7 +136,7 @@ def serve(args: argparse.Namespace) -> int:
 
     def reload_config() -> None:
         try:
-            panel.reload_base(load_settings(args.config, {"source": args.source}))
+            panel.reload_base(load_settings(args.config, flags))
             log.info("SIGHUP: configuration reloaded (panel changes kept on top)")
         except UserError as exc:
             log.error("SIGHUP: configuration not reloaded, keeping the current one: %s", exc)
@@ -134,6 +145,14 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(
         signal.SIGHUP, lambda *_: threading.Thread(target=reload_config, daemon=True).start()
     )
-    uvicorn.Server(config).run(sockets=[sock])
+
+    class PanelServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # Open previews never end by themselves: end them now, or the graceful shutdown
+            # times out and cancels them (CancelledError tracebacks). Off the signal handler.
+            threading.Thread(target=_end_previews, args=(panel,), daemon=True).start()
+            super().handle_exit(sig, frame)
+
+    PanelServer(config).run(sockets=[sock])
     log.info("panel stopped")
     return 0

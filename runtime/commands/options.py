@@ -61,6 +61,17 @@ def add_segmentation(parser: argparse.ArgumentParser, extra_backends: tuple[str,
     group.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
 
 
+FRAME_PATH_HELP = (
+    "where pre-processing, mask and compositing run: cuda (CUDA kernels), cpu (NumPy/OpenCV) "
+    "or auto (CUDA when a CUDA device is usable; the default)"
+)
+
+
+def add_frame_path(parser: argparse.ArgumentParser) -> None:
+    """`--frame-path auto|cpu|cuda` (None when not given: the config file decides)."""
+    parser.add_argument("--frame-path", choices=["auto", "cpu", "cuda"], help=FRAME_PATH_HELP)
+
+
 def add_effects(parser: argparse.ArgumentParser, default_effect: str | None = "blur") -> None:
     group = parser.add_argument_group("effect")
     group.add_argument(

@@ -24,6 +24,7 @@ STOP_TIMEOUT_S = 2.0
 
 
 def register(subparsers: Any) -> None:
+    from runtime.commands.options import add_frame_path
     from runtime.config import DEFAULT_CONFIG_PATH
 
     parser = subparsers.add_parser(
@@ -57,6 +58,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--variant", help="BodyPix model variant")
     parser.add_argument("--internal-resolution", help="low, medium, high, full or 0.1-2.0")
     parser.add_argument("--backend", help="auto, tensorrt or onnxruntime")
+    add_frame_path(parser)
     parser.add_argument(
         "--frames", type=int, default=0, help="stop after this many processed frames (0: run on)"
     )
@@ -87,6 +89,7 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "variant": args.variant,
         "internal_resolution": args.internal_resolution,  # "0.5" validates as a number
         "backend": args.backend,
+        "frame_path": args.frame_path,
     }
 
 
