@@ -195,6 +195,7 @@ class CudaFrameProcessor:
                 "frame_format": self.frame_format,
                 "output_format": self.output_format,
             },
+            fixed_size=getattr(backend, "input_size", None) is not None,
         )
 
     def stage_ms(self) -> Mapping[str, float]:

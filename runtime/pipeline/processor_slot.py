@@ -33,15 +33,8 @@ Attempt = tuple[FramePath, str]  # (frame path, backend)
 
 def cuda_unavailable() -> str | None:
     """Why the CUDA frame path cannot run here, or None when it can."""
-    try:
-        # Until the cuda branch lands, a missing name is the ImportError below.
-        from runtime.cuda import (  # type: ignore[attr-defined,unused-ignore]
-            cuda_unavailable_reason,
-        )
-    except ImportError as exc:
-        # The message of "cannot import name" names the module's file: keep host paths out.
-        log.debug("runtime.cuda: %s", exc)
-        return "this installation has no CUDA frame path (runtime.cuda.cuda_unavailable_reason)"
+    from runtime.cuda import cuda_unavailable_reason
+
     try:
         return cuda_unavailable_reason()
     except Exception as exc:  # a broken driver must not stop the CPU path
@@ -51,7 +44,7 @@ def cuda_unavailable() -> str | None:
 def default_processor_factory(settings: Settings) -> FrameProcessorProtocol:
     """The processor for `settings.frame_path` ("cpu" or "cuda"; the slot resolves "auto")."""
     if settings.frame_path == "cuda":
-        from runtime.cuda import open_cuda_processor  # type: ignore[attr-defined,unused-ignore]
+        from runtime.cuda import open_cuda_processor
 
         cuda: FrameProcessorProtocol = open_cuda_processor(settings)
         return cuda

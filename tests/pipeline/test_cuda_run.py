@@ -12,16 +12,10 @@ from pathlib import Path
 import cv2
 import pytest
 
-import runtime.cuda
-
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.skipif(
-    not hasattr(runtime.cuda, "open_cuda_processor"),
-    reason="runtime.cuda.open_cuda_processor does not exist yet: it comes with the cuda branch",
-)
 def test_run_writes_30_frames_on_the_cuda_path(models_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     env = dict(os.environ, BODYPIX_CUDA_EXECUTOR="host")
