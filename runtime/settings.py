@@ -85,7 +85,7 @@ class Settings(_Strict):
     )
     width: int = Field(default=1280, ge=16, le=3840)
     height: int = Field(default=720, ge=16, le=2160)
-    fps: float = Field(default=30.0, gt=0, le=120)
+    fps: float = Field(default=30.0, ge=1, le=120)
 
     @field_validator("variant")
     @classmethod

@@ -26,7 +26,7 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@router.post("/login", response_model=SessionInfo, responses=error_responses(401, 422, 429))
+@router.post("/login", response_model=SessionInfo, responses=error_responses(400, 401, 422, 429))
 def login(body: LoginRequest, request: Request, response: Response, panel: PanelDep) -> SessionInfo:
     """Checks the password; the attempt counts before the (deliberately slow) check, at most
     two checks run at once, and a client without recent failures has a lane of its own."""
