@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -26,6 +27,7 @@ from runtime.pipeline import PipelineStatus
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
+CAMERAS_TTL_S = 2.0
 
 
 class PipelineLike(Protocol):
@@ -74,6 +76,8 @@ class Panel:
         self.login_limiter = LoginRateLimiter(options.login_attempts, options.login_window_s)
         self.previews = PreviewSlots(options.max_preview_streams)
         self._lock = threading.Lock()
+        self._cameras_lock = threading.Lock()
+        self._cameras: tuple[float, list[DiscoveredCamera]] | None = None
         self._settings = self._initial_settings()
         self._pipeline = pipeline
 
@@ -99,11 +103,17 @@ class Panel:
         return self._pipeline
 
     def cameras(self) -> list[DiscoveredCamera]:
-        try:
-            return self.options.cameras()
-        except OSError as exc:  # /dev unreadable: no choice offered, the configured camera runs
-            log.warning("camera discovery failed: %s", exc)
-            return []
+        """Discovered cameras, asked again at most every CAMERAS_TTL_S (status polls call it)."""
+        now = time.monotonic()
+        with self._cameras_lock:
+            if self._cameras is None or now - self._cameras[0] > CAMERAS_TTL_S:
+                try:
+                    found = self.options.cameras()
+                except OSError as exc:  # /dev unreadable: no choice, the configured camera runs
+                    log.warning("camera discovery failed: %s", exc)
+                    found = []
+                self._cameras = (now, found)
+            return list(self._cameras[1])
 
     def camera(self, camera_id: str) -> DiscoveredCamera:
         for camera in self.cameras():

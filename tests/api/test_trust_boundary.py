@@ -118,7 +118,8 @@ def test_cameras_are_picked_by_the_id_the_appliance_generated(tmp_path: Path) ->
     assert panel.runtime_settings(panel.settings).source == f"image://{picture}"
     assert client.get("/api/cameras").json()["selected"] == "v4l2-2"
     assert json.loads(panel.state.settings_file.read_text()) == {"camera": "v4l2-2"}
-    found.clear()  # unplugged: the configured source runs again
+    found.clear()  # unplugged: the configured source runs again (once discovery re-asks)
+    panel._cameras = None
     assert panel.runtime_settings(panel.settings).source == "demo://"
 
 
