@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pydantic import ValidationError
+
 from api.backgrounds import BackgroundLibrary, UploadLimits
 from api.boundary import PanelSettingsBase, redact, source_kind
 from api.boundary import runtime_settings as boundary_runtime_settings
@@ -159,7 +161,15 @@ class Panel:
         what applies."""
         with self._lock:
             self._check(new)
-            resolved = self.runtime_settings(new)
+            try:
+                resolved = self.runtime_settings(new)
+            except ValidationError as exc:  # a rule across panel and config fields
+                first = exc.errors()[0]
+                field = ".".join(str(p) for p in first["loc"]) or "settings"
+                raise PanelError(
+                    f"{field}: {first['msg']}; choose another value or ask the admin to change "
+                    "the config file."
+                ) from None
             if self._pipeline is not None:
                 try:
                     self._pipeline.apply_settings(resolved)
