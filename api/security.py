@@ -230,16 +230,29 @@ class PasswordChecks:
     """At most two argon2 checks at once (CPU and memory stay bounded whatever arrives), in
     two lanes of one: clients that failed recently get the shared lane and are refused at
     once when it is busy; a client without recent attempts gets its own lane and waits a
-    little for it, so a flood from elsewhere cannot keep the admin out."""
+    little for it, so a flood from elsewhere cannot keep the admin out. At most MAX_WAITING
+    requests wait, so addresses rotated by an attacker cannot tie up the server's threads."""
 
     CLEAN_WAIT_S = 3.0
+    MAX_WAITING = 4
 
     def __init__(self) -> None:
         self._suspect = threading.Semaphore(1)
         self._clean = threading.Semaphore(1)
+        self._waiting = 0
+        self._lock = threading.Lock()
 
     def acquire(self, clean: bool) -> Callable[[], None] | None:
-        lane = self._clean if clean else self._suspect
-        if not lane.acquire(timeout=self.CLEAN_WAIT_S) if clean else not lane.acquire(False):
-            return None
-        return lane.release
+        """The lane's release function, or None: refuse the login with 429."""
+        if not clean:
+            return self._suspect.release if self._suspect.acquire(blocking=False) else None
+        with self._lock:
+            if self._waiting >= self.MAX_WAITING:
+                return None
+            self._waiting += 1
+        try:
+            got = self._clean.acquire(timeout=self.CLEAN_WAIT_S)
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        return self._clean.release if got else None
