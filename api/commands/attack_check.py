@@ -271,7 +271,8 @@ class Replay:
 
     def refused_or_lost(self, attack: str, answer: Answer, lost: bool, expect: int) -> None:
         if lost:
-            self.add(attack, "data lost", f"HTTP {answer.status}: {answer.detail()[:100]}")
+            said = "accepted" if answer.status < 300 else answer.detail()[:100]
+            self.add(attack, "data lost", f"HTTP {answer.status}: {said}")
         elif answer.status == expect:
             self.add(attack, "refused", f"HTTP {answer.status}: {answer.detail()[:100]}")
         elif 400 <= answer.status < 500:
@@ -289,13 +290,18 @@ class Replay:
         target = Path(f"/tmp/bodypix-attack-{uuid.uuid4().hex[:8]}.mp4")
         answer = self.put(outputs=["mjpeg://", f"file://{target}"])
         time.sleep(2.0 if answer.status < 300 else 0)
-        lost = target.exists()
+        # Accepted is enough: the writer renames its temporary file over the target on close.
+        lost = answer.status < 300 or target.exists()
         target.unlink(missing_ok=True)
+        self.restore()
         self.refused_or_lost("outputs file:// writes a host file", answer, lost, 403)
 
     def source_image(self) -> None:
         answer = self.put(source="image:///etc/hostname.png")
-        self.refused_or_lost("source image:// reads a host picture", answer, False, 403)
+        self.restore()  # accepted: any readable picture would be shown in the snapshot
+        self.refused_or_lost(
+            "source image:// reads a host picture", answer, answer.status < 300, 403
+        )
 
     def source_rtsp(self) -> None:
         listener = socket.socket()
@@ -313,6 +319,7 @@ class Replay:
             except OSError:
                 pass
         listener.close()
+        self.restore()
         self.refused_or_lost("source rtsp:// connects to another host", answer, reached, 403)
 
     def status_probe(self) -> None:
