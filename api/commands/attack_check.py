@@ -617,14 +617,12 @@ class Replay:
             self.add("damaged selected background", "skipped", f"upload failed: {entry}")
             return
         stored = self.args.state_dir / "backgrounds" / f"{entry['id']}.jpg"
-        self.put(effect="replace", background=entry["id"])
-        time.sleep(1.0)
         try:
             data = stored.read_bytes()
-            stored.write_bytes(data[: len(data) // 3])  # truncated on disk
-            self.put(effect="blur")
-            self.put(effect="replace", background=entry["id"])  # reopened from disk
-            figures = sample(self.panel, 5)
+            stored.write_bytes(data[: len(data) // 3])  # damaged on disk before it is used
+            self.put(effect="replace", background=entry["id"])
+            time.sleep(2.0)
+            figures = sample(self.panel, max(self.args.sample_seconds, 3.0))
             health = self.panel.request("GET", "/healthz", session=False).status
             silent = not figures.fps_out
             self.add(
@@ -661,6 +659,8 @@ def attack_check(args: argparse.Namespace) -> int:
     replay = Replay(panel, password, args)
     replay.original = panel.request("GET", "/api/settings").json() or {}
     baseline = sample(panel, args.sample_seconds)
+    # The floods and storms first (their figures mean most on a healthy appliance), the
+    # attacks that can silence an unfixed one last.
     steps: list[Callable[[], None]] = [
         replay.output_file,
         replay.source_image,
@@ -668,14 +668,14 @@ def attack_check(args: argparse.Namespace) -> int:
         replay.status_probe,
         replay.no_session,
         replay.cross_origin,
-        replay.bounds,
-        replay.bad_uploads,
-        replay.settings_fuzz,
         replay.login_flood,
         replay.preview_race,
         replay.model_storm,
         replay.reload_storm,
+        replay.bad_uploads,
+        replay.settings_fuzz,
         replay.damaged_background,
+        replay.bounds,
     ]
     try:
         for step in steps:
