@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
+from api.boundary import LIBRARY_ID
 from api.errors import Busy, Conflict, NotFound, NotSaved, PanelError, TooLarge, UnsupportedMedia
 from api.state import write_atomic
 from runtime.images import image_header
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 BGRImage = npt.NDArray[np.uint8]
 Kind = Literal["image", "video"]
 
-ID_PATTERN = re.compile(r"^(?:u|builtin)-[a-z0-9-]{1,40}$")
+ID_PATTERN = LIBRARY_ID
 THUMB_SIZE = (192, 108)
 STORED_MAX_SIDE = 2560  # images are scaled down to this; backgrounds are scaled to cover anyway
 VIDEO_MAX_WIDTH = 1280

@@ -50,6 +50,7 @@ CONFIG_ONLY_REASONS: dict[str, str] = {
 }
 CONFIG_FILE = "/etc/bodypix-appliance/config.toml"
 CAMERA_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+LIBRARY_ID = re.compile(r"^(?:u|builtin)-[a-z0-9-]{1,40}$")  # api.backgrounds' ids
 
 
 def config_only_fields() -> list[str]:
@@ -101,8 +102,11 @@ PanelSettings: type[PanelSettingsBase] = create_model(  # type: ignore[call-over
 
 
 def panel_view(settings: Settings, camera: str | None = None) -> PanelSettingsBase:
-    """The panel's part of runtime settings."""
+    """The panel's part of runtime settings. A background the config file gives as a path is
+    shown as null ("the configured background"): the panel sees library ids only."""
     values = settings.model_dump(include=set(PANEL_FIELDS))
+    if values.get("background") is not None and not LIBRARY_ID.match(values["background"]):
+        values["background"] = None
     return PanelSettings.model_validate({**values, "camera": camera})
 
 
@@ -112,6 +116,8 @@ def runtime_settings(
     """`base` (config file, environment, command line) with the panel's fields on top;
     `source` is the URI of the camera the panel picked (None: the configured one)."""
     changes = panel.model_dump(include=set(PANEL_FIELDS))
+    if changes.get("background") is None:
+        changes.pop("background", None)  # null: the config file's background, if it has one
     if source is not None:
         changes["source"] = source
     return Settings.model_validate(base.model_dump() | changes)

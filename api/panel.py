@@ -218,7 +218,7 @@ class Panel:
                     "library or upload one."
                 )
             self.library.get(value)  # NotFound when it was deleted meanwhile
-        if new.effect == "replace" and value is None:
+        if new.effect == "replace" and value is None and not self.base_settings.background:
             raise PanelError(
                 "The 'replace' effect needs a background; choose one from the library first."
             )
@@ -226,11 +226,7 @@ class Panel:
     def _check_saved(self, saved: PanelSettingsBase) -> None:
         """A saved background must be a library id (the panel never stores anything else)."""
         value = saved.background
-        if (
-            value is not None
-            and value != self.base_settings.background
-            and not self.library.is_id(value)
-        ):
+        if value is not None and not self.library.is_id(value):
             raise ValueError(f"background {value!r} is not a library id")
 
     def _initial_settings(self) -> PanelSettingsBase:

@@ -165,3 +165,19 @@ def test_invalid_saved_values_do_not_stop_the_service(
             assert client.get("/api/settings").json()["effect"] == "mask"
     finally:
         server.stop()
+
+
+def test_a_config_background_path_is_never_shown_to_the_panel(tmp_path: Path) -> None:
+    picture = tmp_path / "private" / "lobby.png"
+    panel = make_panel(tmp_path / "state")
+    panel.base_settings = panel.base_settings.model_copy(update={"background": str(picture)})
+    panel.reload_base(panel.base_settings)  # as SIGHUP does after a config edit
+    client = TestClient(create_app(panel))
+    assert client.post("/api/login", json={"password": PASSWORD}).status_code == 200
+    settings = client.get("/api/settings").json()
+    assert settings["background"] is None  # null: "the configured background"
+    assert str(tmp_path) not in client.get("/api/settings").text
+    replaced = client.put("/api/settings", json={**settings, "effect": "replace"})
+    assert replaced.status_code == 200, replaced.text
+    assert panel.runtime_settings(panel.settings).background == str(picture)
+    assert json.loads(panel.state.settings_file.read_text()) == {"effect": "replace"}
