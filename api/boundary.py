@@ -12,12 +12,14 @@ added to `Settings` is config-only until it is listed here: the safe default.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic.fields import FieldInfo
 
 from runtime.settings import Settings
 
@@ -89,15 +91,19 @@ class PanelSettingsBase(BaseModel):
         background: str | None
 
 
+def _panel_field(name: str) -> tuple[Any, FieldInfo]:
+    info = copy.copy(Settings.model_fields[name])
+    if name == "background":
+        info.description = "A library id (GET /api/backgrounds); null: the config's background."
+    return info.annotation, info
+
+
 PanelSettings: type[PanelSettingsBase] = create_model(  # type: ignore[call-overload]
     "PanelSettings",
     __base__=PanelSettingsBase,
     __doc__="What the panel may set: the picture, never the host (no paths, devices, addresses).",
     __validators__=_copied_validators(),
-    **{
-        name: (Settings.model_fields[name].annotation, Settings.model_fields[name])
-        for name in PANEL_FIELDS
-    },
+    **{name: _panel_field(name) for name in PANEL_FIELDS},
 )
 
 
