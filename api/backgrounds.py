@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import secrets
-import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -26,15 +25,17 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
+from api.boundary import LIBRARY_ID
 from api.errors import Busy, Conflict, NotFound, NotSaved, PanelError, TooLarge, UnsupportedMedia
 from api.state import write_atomic
+from runtime.images import image_header
 
 log = logging.getLogger(__name__)
 
 BGRImage = npt.NDArray[np.uint8]
 Kind = Literal["image", "video"]
 
-ID_PATTERN = re.compile(r"^(?:u|builtin)-[a-z0-9-]{1,40}$")
+ID_PATTERN = LIBRARY_ID
 THUMB_SIZE = (192, 108)
 STORED_MAX_SIDE = 2560  # images are scaled down to this; backgrounds are scaled to cover anyway
 VIDEO_MAX_WIDTH = 1280
@@ -66,78 +67,20 @@ class Background(BaseModel):
 # --------------------------------------------------------------------------- sniffing
 
 
+_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "bmp": "BMP"}
+
+
 def _image_header(data: bytes) -> tuple[str, int, int]:
     """(format, width, height) from the header of an image, checking it is complete."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return ("jpeg", *_jpeg_size(data))
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        if len(data) < 33 or data[12:16] != b"IHDR":
-            raise PanelError("The PNG file is damaged (no image header); upload a complete file.")
-        width, height = struct.unpack(">II", data[16:24])
-        end = data.rfind(b"IEND")
-        if end < 0 or end + 8 > len(data):
-            raise PanelError("The PNG file is cut off; upload the complete file.")
-        return "png", width, height
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return ("webp", *_webp_size(data))
-    if data.startswith(b"BM") and len(data) >= 26:
-        (declared,) = struct.unpack("<I", data[2:6])
-        width, height = struct.unpack("<ii", data[18:26])
-        if declared > len(data):
-            raise PanelError("The BMP file is cut off; upload the complete file.")
-        return "bmp", abs(width), abs(height)
-    raise UnsupportedMedia(f"The file is not {SUPPORTED}; upload one of those.")
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int]:
-    pos, size = 2, None
-    last_scan = -1
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            pos += 1  # tolerate fill bytes between segments
-            continue
-        marker = data[pos + 1]
-        if marker == 0xFF:
-            pos += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            pos += 2
-            continue
-        if marker == 0xD9:
-            break
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        is_sof = 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC)
-        if is_sof and size is None and pos + 9 <= len(data):
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            size = (width, height)
-        if marker == 0xDA:
-            last_scan = pos
-            break  # entropy-coded data follows; the end marker is searched for below
-        pos += 2 + length
-    if size is None:
-        raise PanelError("The JPEG file is damaged (no frame header); upload a complete file.")
-    # Entropy-coded data byte-stuffs 0xFF, so FF D9 after the scan can only be the end marker.
-    if last_scan < 0 or data.rfind(b"\xff\xd9") < last_scan:
-        raise PanelError("The JPEG file is cut off; upload the complete file.")
-    return size
-
-
-def _webp_size(data: bytes) -> tuple[int, int]:
-    (riff_size,) = struct.unpack("<I", data[4:8])
-    if riff_size + 8 > len(data) or len(data) < 30:
-        raise PanelError("The WebP file is cut off; upload the complete file.")
-    chunk = data[12:16]
-    if chunk == b"VP8 ":
-        width, height = struct.unpack("<HH", data[26:30])
-        return width & 0x3FFF, height & 0x3FFF
-    if chunk == b"VP8L":
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8X":
-        width = int.from_bytes(data[24:27], "little") + 1
-        height = int.from_bytes(data[27:30], "little") + 1
-        return width, height
-    raise PanelError("The WebP file is damaged (unknown image chunk); upload a complete file.")
+    header = image_header(data)
+    if header is None:
+        raise UnsupportedMedia(f"The file is not {SUPPORTED}; upload one of those.")
+    name = _NAMES[header.format]
+    if header.width <= 0 or header.height <= 0:
+        raise PanelError(f"The {name} file is damaged (no image header); upload a complete file.")
+    if not header.complete:
+        raise PanelError(f"The {name} file is cut off; upload the complete file.")
+    return header.format, header.width, header.height
 
 
 def _video_suffix(data: bytes) -> str | None:

@@ -10,7 +10,11 @@ from collections.abc import Sequence
 
 from runtime import cli as runtime_cli
 
-API_COMMAND_MODULES: tuple[str, ...] = ("api.commands.serve", "api.commands.set_password")
+API_COMMAND_MODULES: tuple[str, ...] = (
+    "api.commands.serve",
+    "api.commands.set_password",
+    "api.commands.attack_check",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

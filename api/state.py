@@ -12,11 +12,13 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from api.boundary import PanelSettings, PanelSettingsBase, panel_view, saved_changes
 from convert.errors import UserError
 from runtime.settings import Settings
 
@@ -36,8 +38,26 @@ def default_state_dir() -> Path:
     return Path(base) / "bodypix-appliance"
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write `data` to `path` so that readers see the old or the new file, never half of one."""
+def current_umask() -> int:
+    """The process umask (the unit sets 0027), read without changing it where Linux allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(
+        0o022
+    )  # elsewhere: the classic read-by-setting (racy only with other umask users)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write `data` to `path` so that readers see the old or the new file, never half of one.
+    Without `mode` the file gets what open() would give it (0666 less the umask)."""
+    if mode is None:
+        mode = 0o666 & ~current_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -81,36 +101,54 @@ class StateDir:
     def backgrounds(self) -> Path:
         return self.root / BACKGROUNDS_DIR
 
-    def load_settings(self, base: Settings) -> Settings:
-        """`base` with the saved panel changes on top; a corrupt file is moved aside."""
+    def load_settings(
+        self, base: Settings, check: Callable[[PanelSettingsBase], None] | None = None
+    ) -> PanelSettingsBase:
+        """The panel's settings: `base` with the saved panel changes on top. Keys only the config
+        file may set are ignored with a warning; an unreadable file, or one with a value that
+        does not validate (or that `check` refuses with a ValueError), is moved aside."""
         path = self.settings_file
+        view = panel_view(base)
         if not path.exists():
-            return base
+            return view
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(saved, dict):
                 raise ValueError("not a JSON object")
-            merged = base.model_dump() | saved
-            return Settings.model_validate(merged)
-        except (OSError, UnicodeDecodeError, ValueError, ValidationError) as exc:
-            aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-            try:
-                os.replace(path, aside)
-            except OSError:
-                aside = path
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            log.warning(
-                "saved settings %s are unreadable (%s); moved to %s, using the defaults",
-                path,
-                reason,
-                aside.name,
-            )
-            return base
+            saved = saved_changes(saved, str(path))
+            settings = PanelSettings.model_validate(view.model_dump() | saved)
+            if check is not None:
+                check(settings)
+            return settings
+        except (OSError, UnicodeDecodeError, ValueError, ValidationError, UserError) as exc:
+            self._set_aside(path, exc)
+            return view
 
-    def save_settings(self, settings: Settings, base: Settings) -> None:
-        """Persist the fields of `settings` that differ from `base`."""
+    def save_settings(self, settings: PanelSettingsBase, base: Settings) -> None:
+        """Persist the panel fields of `settings` that differ from `base` (never a config-only
+        field: the panel model has none)."""
         current: dict[str, Any] = settings.model_dump(mode="json")
-        defaults: dict[str, Any] = base.model_dump(mode="json")
+        defaults: dict[str, Any] = panel_view(base).model_dump(mode="json")
         changed = {k: v for k, v in current.items() if defaults.get(k) != v}
         text = json.dumps(changed, indent=2, sort_keys=True) + "\n"
         write_atomic(self.settings_file, text.encode("utf-8"))
+
+    def _set_aside(self, path: Path, exc: BaseException) -> Path:
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            os.replace(path, aside)
+        except OSError:
+            aside = path
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, ValidationError):
+            reason = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}"
+                for e in exc.errors()[:3]
+            )
+        log.warning(
+            "saved settings %s are unreadable (%s); moved to %s, using the defaults",
+            path,
+            reason,
+            aside.name,
+        )
+        return aside

@@ -6,7 +6,7 @@ persists it; the config file, environment and command line are all read through 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -17,9 +17,12 @@ Effect = Literal["blur", "replace", "mask", "parts", "none"]
 BackendName = Literal["auto", "tensorrt", "onnxruntime"]
 FramePathName = Literal["auto", "cpu", "cuda"]
 InternalResolutionName = Literal["low", "medium", "high", "full"]
-RGBA = tuple[int, int, int, int]
 SmoothingMethod = Literal["ema", "motion"]
 EdgeRefine = Literal["off", "guided"]
+Channel = Annotated[int, Field(ge=0, le=255)]
+RGBA = tuple[Channel, Channel, Channel, Channel]
+# Bounds a path or URI can need (PATH_MAX); anything longer is refused, not stored and echoed.
+MAX_TEXT = 4096
 
 
 class _Strict(BaseModel):
@@ -55,14 +58,16 @@ class Settings(_Strict):
     background_blur_amount: int = Field(default=3, ge=1, le=20)
     edge_blur_amount: int = Field(default=3, ge=0, le=20)
     background: str | None = Field(
-        default=None, description="Background image or video for 'replace': a path or a library id."
+        default=None,
+        max_length=MAX_TEXT,
+        description="Background image or video for 'replace': a path or a library id.",
     )
     mask: MaskSettings = Field(default_factory=MaskSettings)
     parts: PartsSettings = Field(default_factory=PartsSettings)
     flip_horizontal: bool = False
 
     # Segmentation.
-    variant: str = DEFAULT_VARIANT
+    variant: str = Field(default=DEFAULT_VARIANT, max_length=64)
     internal_resolution: InternalResolutionName | float = "medium"
     segmentation_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
     backend: BackendName = "auto"
@@ -95,11 +100,15 @@ class Settings(_Strict):
     )
 
     # Live pipeline.
-    source: str = "demo://"
-    outputs: list[str] = Field(default_factory=lambda: ["mjpeg://"])
-    width: int = Field(default=1280, ge=16, le=7680)
-    height: int = Field(default=720, ge=16, le=4320)
-    fps: float = Field(default=30.0, gt=0, le=240)
+    # Sizes and rates bounded to what cameras deliver (4K at 120 fps at most): a bigger request
+    # would only allocate buffers no source fills.
+    source: str = Field(default="demo://", max_length=MAX_TEXT)
+    outputs: list[Annotated[str, Field(max_length=MAX_TEXT)]] = Field(
+        default_factory=lambda: ["mjpeg://"], max_length=8
+    )
+    width: int = Field(default=1280, ge=16, le=3840)
+    height: int = Field(default=720, ge=16, le=2160)
+    fps: float = Field(default=30.0, ge=1, le=120)
 
     @field_validator("variant")
     @classmethod

@@ -14,7 +14,7 @@ from starlette.types import Message
 
 from api.backgrounds import Background, BackgroundLibrary
 from api.dependencies import PanelDep, SessionDep
-from api.errors import PanelError, TooLarge
+from api.errors import PanelError, TooLarge, error_responses
 
 router = APIRouter(prefix="/api/backgrounds", tags=["backgrounds"])
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the file
@@ -39,7 +39,7 @@ def _item(entry: Background, selected: str | None) -> BackgroundItem:
     )
 
 
-@router.get("", response_model=BackgroundList)
+@router.get("", response_model=BackgroundList, responses=error_responses(401))
 def list_backgrounds(panel: PanelDep, _session: SessionDep) -> BackgroundList:
     limits = panel.library.limits
     return BackgroundList(
@@ -49,7 +49,11 @@ def list_backgrounds(panel: PanelDep, _session: SessionDep) -> BackgroundList:
     )
 
 
-@router.get("/{background_id}/thumbnail.jpg", response_class=FileResponse)
+@router.get(
+    "/{background_id}/thumbnail.jpg",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(401, 404)},
+)
 def thumbnail(background_id: str, panel: PanelDep, _session: SessionDep) -> FileResponse:
     return FileResponse(
         panel.library.thumbnail_path(background_id),
@@ -62,6 +66,7 @@ def thumbnail(background_id: str, panel: PanelDep, _session: SessionDep) -> File
     "",
     response_model=BackgroundItem,
     status_code=status.HTTP_201_CREATED,
+    responses=error_responses(400, 401, 403, 413, 415, 422, 429, 507),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -123,7 +128,12 @@ def _limited_receive(request: Request, limit: int, library: BackgroundLibrary) -
     return receive
 
 
-@router.delete("/{background_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+@router.delete(
+    "/{background_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(401, 403, 404, 409),
+)
 def delete_background(background_id: str, panel: PanelDep, _session: SessionDep) -> Response:
     panel.delete_background(background_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

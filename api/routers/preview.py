@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import PanelDep, SessionDep
+from api.errors import error_responses
 from api.panel import Panel
 
 router = APIRouter(prefix="/api", tags=["preview"])
@@ -16,7 +18,11 @@ BOUNDARY = "frame"
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-@router.get("/snapshot.jpg", response_class=Response)
+@router.get(
+    "/snapshot.jpg",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(401, 503)},
+)
 async def snapshot(panel: PanelDep, _session: SessionDep) -> Response:
     latest = await run_in_threadpool(panel.pipeline.mjpeg.latest)
     if latest is None:
@@ -29,23 +35,35 @@ async def snapshot(panel: PanelDep, _session: SessionDep) -> Response:
     return Response(jpeg, media_type="image/jpeg", headers={**NO_STORE, "X-Frame-Seq": str(seq)})
 
 
-@router.get("/preview.mjpeg", response_class=StreamingResponse)
+@router.get(
+    "/preview.mjpeg",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"multipart/x-mixed-replace": {}}},
+        **error_responses(401, 503),
+    },
+)
 async def preview(request: Request, panel: PanelDep, _session: SessionDep) -> StreamingResponse:
     """multipart/x-mixed-replace: each new processed frame as a JPEG part."""
-    if panel.preview_streams >= panel.options.max_preview_streams:
+    release = panel.previews.acquire()  # counted here, atomically: not when streaming starts
+    if release is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"{panel.preview_streams} previews are already open; close one and reload.",
+            f"All {panel.previews.limit} preview slots are in use; close a panel tab and reload.",
+            headers={"Retry-After": "5"},
         )
+    # Released when the stream ends, and by the background task when it never started.
     return StreamingResponse(
-        _frames(request, panel),
+        _frames(request, panel, release),
         media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
         headers=NO_STORE,
+        background=BackgroundTask(release),
     )
 
 
-async def _frames(request: Request, panel: Panel) -> AsyncIterator[bytes]:
-    panel.preview_streams += 1
+async def _frames(
+    request: Request, panel: Panel, release: Callable[[], None]
+) -> AsyncIterator[bytes]:
     try:
         mjpeg = panel.pipeline.mjpeg
         seq = 0
@@ -62,4 +80,4 @@ async def _frames(request: Request, panel: Panel) -> AsyncIterator[bytes]:
             )
             yield head.encode() + jpeg + b"\r\n"
     finally:
-        panel.preview_streams -= 1
+        release()

@@ -48,6 +48,25 @@ function render() {
   for (const tile of $$(".bg")) {
     tile.setAttribute("aria-pressed", String(tile.dataset.id === settings.background));
   }
+  $("#camera").value = settings.camera || "";
+}
+
+// Cameras the appliance found itself, picked by the id it generated (never a device path).
+async function loadCameras() {
+  const listing = await api("/api/cameras");
+  const select = $("#camera");
+  const configured = document.createElement("option");
+  configured.value = "";
+  configured.textContent = listing.configured;
+  const options = listing.cameras.map((camera) => {
+    const option = document.createElement("option");
+    option.value = camera.id;
+    option.textContent = camera.label;
+    return option;
+  });
+  select.replaceChildren(configured, ...options);
+  $("#camera-choice").hidden = options.length === 0;
+  render();
 }
 
 function renderBackgrounds(list) {
@@ -161,6 +180,9 @@ function bindControls() {
       if (out && input.type !== "checkbox") out.textContent = input.value;
     });
   }
+  $("#camera").addEventListener("change", (event) => {
+    applySettings({ camera: event.target.value || null });
+  });
   $("#upload").addEventListener("change", (event) => {
     const file = event.target.files[0];
     if (file) upload(file);
@@ -177,6 +199,7 @@ async function main() {
     settings = await api("/api/settings");
     render();
     await loadBackgrounds();
+    await loadCameras();
   } catch (err) { say(err.message); }
   startPreview();
   pollStatus();

@@ -76,6 +76,9 @@ def test_serve_with_an_unwritable_state_dir(
 def test_serve_generates_a_password_once_and_stops_on_sigterm(
     tmp_path: Path, models_dir: Path
 ) -> None:
+    """Also when the stored hash is damaged (random bytes): set aside with a warning."""
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "password.argon2").write_bytes(os.urandom(48))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -89,8 +92,10 @@ def test_serve_generates_a_password_once_and_stops_on_sigterm(
     try:
         assert process.stderr is not None
         password = None
+        lines = []
         deadline = time.monotonic() + 60
         for line in process.stderr:
+            lines.append(line)
             match = re.search(r"one was generated: (\S+)", line)
             if match:
                 password = match.group(1)
@@ -98,6 +103,8 @@ def test_serve_generates_a_password_once_and_stops_on_sigterm(
                 break
             assert time.monotonic() < deadline
         assert password, "no generated password was printed"
+        assert any("is not an argon2 hash" in line for line in lines), lines
+        assert len(list((tmp_path / "state").glob("password.argon2.corrupt-*"))) == 1
         url = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{url}/healthz").status_code == 200
         with httpx.Client(base_url=url) as client:

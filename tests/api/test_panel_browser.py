@@ -77,6 +77,9 @@ def test_panel_in_chromium(browser: Any, live: LiveServer, client: httpx.Client)
         page.wait_for_url(live.url + "/")
         page.wait_for_selector("#status:has-text('fps')")
         page.wait_for_selector(".bg[data-id='builtin-studio'] img")
+        # No camera on this machine: no camera choice (the configured source runs).
+        page.wait_for_selector("#camera option", state="attached")
+        assert page.locator("#camera-choice").is_hidden()
 
         page.click("[data-effect='none']")
         page.wait_for_selector("[data-effect='none'][aria-pressed='true']")

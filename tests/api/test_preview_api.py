@@ -79,7 +79,7 @@ def test_status_health_and_metrics(live: LiveServer, client: httpx.Client) -> No
     assert status["state"] == "running" and status["camera_state"] == "running"
     assert status["backend"] == "onnxruntime" and status["processor_state"] == "ready"
     assert status["fps_out"] > 0 and "segment" in status["latency_ms"]
-    assert {"dropped_frames", "glass_to_glass_ms", "model_file"} <= status.keys()
+    assert {"dropped_frames", "glass_to_glass_ms", "camera", "source_kind"} <= status.keys()
     anonymous = httpx.get(f"{live.url}/healthz")
     assert anonymous.status_code == 200 and anonymous.json()["status"] == "ok"
     metrics = httpx.get(f"{live.url}/metrics")
@@ -89,32 +89,3 @@ def test_status_health_and_metrics(live: LiveServer, client: httpx.Client) -> No
     assert re.search(r'^bodypix_stage_latency_ms\{stage="segment"\} ', metrics.text, re.M)
     assert "bodypix_camera_up 1.0" in metrics.text
     assert 'bodypix_frames_total{kind="dropped"}' in metrics.text
-
-
-def test_a_bad_source_from_the_panel_does_not_kill_the_pipeline(
-    live: LiveServer, client: httpx.Client
-) -> None:
-    wait_for_frames(client)
-    settings = client.get("/api/settings").json()
-    try:
-        response = client.put(
-            "/api/settings", json={**settings, "source": "file:///nonexistent/clip.mp4"}
-        )
-        assert (
-            response.status_code == 200
-        )  # a valid URI; the file is missing: the camera state says so
-        deadline = time.monotonic() + 20
-        while client.get("/api/status").json()["camera_state"] != "unavailable":
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
-        assert client.get("/healthz").status_code == 200
-        assert client.get("/api/snapshot.jpg").status_code == 200  # the "camera unavailable" card
-    finally:
-        client.put("/api/settings", json=settings)
-    before = client.get("/api/status").json()["frames_out"]
-    deadline = time.monotonic() + 30
-    while client.get("/api/status").json()["frames_out"] <= before:
-        assert time.monotonic() < deadline, (
-            "the pipeline did not recover after the source came back"
-        )
-        time.sleep(0.3)

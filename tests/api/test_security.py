@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -9,7 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.security import SESSION_COOKIE, LoginRateLimiter, PasswordStore, SessionStore
+from api.security import (
+    SESSION_COOKIE,
+    LoginRateLimiter,
+    PasswordChecks,
+    PasswordStore,
+    SessionStore,
+)
 from convert.errors import UserError
 from tests.api.helpers import PASSWORD, make_panel
 
@@ -149,14 +156,36 @@ def test_sessions_expire_and_are_bounded() -> None:
     assert sessions.valid(c) and sum(sessions.valid(t) for t in (a, b)) <= 1
 
 
-def test_rate_limiter_window_per_client_and_global() -> None:
+def test_rate_limiter_counts_before_the_check_per_client_and_global() -> None:
     limiter = LoginRateLimiter(attempts=2, window_s=0.2, global_attempts=3)
+    assert limiter.begin("a") == (0.0, True)  # the first attempt in the window: clean
+    assert limiter.begin("a") == (0.0, False)
+    wait, _ = limiter.begin("a")  # counted before any check: the third is refused at once
+    assert 0 < wait <= 0.2 and 0 < limiter.retry_after("a") <= 0.2
     limiter.failed("a")
-    assert limiter.retry_after("a") == 0
     limiter.failed("a")
-    assert 0 < limiter.retry_after("a") <= 0.2
-    assert limiter.retry_after("b") == 0
-    limiter.failed("c")  # third failure overall: the global cap applies to everybody
-    assert limiter.retry_after("b") > 0
+    assert limiter.begin("b")[0] == 0 and limiter.begin("c")[0] == 0
+    limiter.failed("c")  # third failure overall: clients with failures wait it out ...
+    assert limiter.begin("c")[0] > 0
+    assert limiter.begin("d") == (0.0, True)  # ... a client without one does not
     time.sleep(0.25)
-    assert limiter.retry_after("a") == 0 and limiter.retry_after("b") == 0
+    assert limiter.retry_after("a") == 0 and limiter.begin("c")[0] == 0
+
+
+def test_password_checks_are_bounded_and_clean_clients_have_their_own_lane() -> None:
+    checks = PasswordChecks()
+    suspect = checks.acquire(clean=False)
+    assert suspect is not None
+    started = time.monotonic()
+    assert checks.acquire(clean=False) is None  # refused at once, not queued
+    assert time.monotonic() - started < 0.5
+    clean = checks.acquire(clean=True)  # the admin is not behind the flood's lane
+    assert clean is not None
+    waiter: list[object] = []
+    thread = threading.Thread(target=lambda: waiter.append(checks.acquire(clean=True)))
+    thread.start()
+    time.sleep(0.1)
+    clean()  # the waiting clean client gets the lane as soon as it is free
+    thread.join(5)
+    assert waiter and waiter[0] is not None
+    suspect()
