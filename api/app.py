@@ -54,7 +54,10 @@ def create_app(panel: Panel) -> FastAPI:
 
     app.state.metrics = PanelMetrics(current_status)
 
-    for router in (auth, settings, backgrounds, status, preview, health, pages):
+    # The panel's JSON API lives under one prefix; health, metrics and pages at the root.
+    for router in (auth, settings, backgrounds, status, preview):
+        app.include_router(router.router, prefix="/api")
+    for router in (health, pages):
         app.include_router(router.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -1,30 +1,80 @@
-"""Files: writing them so that readers never see a partial one, and hashing them."""
+"""Files: writing them so that readers see the old file or the new one, never half of one.
+
+The one writer of the project: a temporary file beside the target (same file system, so the
+rename is atomic), its data and then the directory entry flushed to disk (a power cut after
+the rename must not leave an empty file under the new name), the mode `open()` would give a
+new file (0666 less the umask) unless the caller asks for another one (0600 for secrets), and
+no temporary file left behind when anything fails.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
-
-def make_readable(path: Path) -> None:
-    """mkstemp creates 0600 files; give a finished file the mode the umask asks for."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+TEMP_SUFFIX = ".part"  # every temporary file of a write in progress: .<name>.<random>.part
 
 
-def write_bytes_atomic(data: bytes, out: Path) -> None:
-    """Write to a temporary file beside `out`, then rename it over `out` (OSError on failure)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+def current_umask() -> int:
+    """The process umask (the unit sets 0027), read without changing it where Linux allows."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        make_readable(Path(tmp))
-        os.replace(tmp, out)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    # Elsewhere: the classic read-by-setting (racy only with other threads that set the umask).
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # not every file system lets a directory be opened; the rename still happened
+    try:
+        with suppress(OSError):
+            os.fsync(fd)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(
+    path: Path, *, mode: int | None = None, suffix: str = TEMP_SUFFIX
+) -> Iterator[Path]:
+    """An empty temporary file beside `path` for the block to fill (by name: for writers such as
+    OpenCV's or a compiler that want a path). When the block ends normally the file is flushed,
+    given `mode` (default: 0666 less the umask) and renamed over `path`; when it raises, the
+    temporary file is removed and `path` is untouched. OSError when the folder is not writable."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=directory)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask() if mode is None else mode)
+        os.replace(tmp, path)
+        _fsync_directory(directory)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(
+    path: Path, data: bytes, *, mode: int | None = None, suffix: str = TEMP_SUFFIX
+) -> None:
+    """Write `data` to `path` atomically (see `atomic_path`); OSError on failure."""
+    with atomic_path(path, mode=mode, suffix=suffix) as tmp:
+        tmp.write_bytes(data)
 
 
 def sha256_file(path: Path) -> str:

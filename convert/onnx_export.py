@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from convert import metadata as md
-from convert.atomic import write_bytes_atomic
+from convert.atomic import write_atomic
 from convert.catalog import Variant, default_models_dir, get_variant
 from convert.errors import MissingExtraError, UserError
 from convert.input_size import check_input_size, default_input_size, output_size
@@ -377,7 +377,7 @@ def _check_writable(out: Path) -> None:
 
 def _write_atomic(data: bytes, out: Path) -> None:
     try:
-        write_bytes_atomic(data, out)
+        write_atomic(out, data)
     except OSError as exc:
         raise UserError(
             f"Cannot write the ONNX file {out} ({exc.strerror}): pass -o with a path in a "

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from convert.atomic import sha256_file, write_bytes_atomic
+from convert.atomic import sha256_file, write_atomic
 from convert.engine.gpu import GpuInfo, has_fast_fp16
 from convert.engine.naming import Precision
 from convert.engine.plan import BuildPlan
@@ -325,7 +325,7 @@ def _load_timing_cache(config: trt.IBuilderConfig, path: Path) -> trt.ITimingCac
 
 def _save_timing_cache(config: trt.IBuilderConfig, path: Path) -> None:
     try:
-        write_bytes_atomic(bytes(config.get_timing_cache().serialize()), path)
+        write_atomic(path, bytes(config.get_timing_cache().serialize()))
     except OSError as exc:  # the engine is still good; the next build is just slower
         log.warning("could not save the timing cache %s (%s)", path, exc)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from convert.atomic import sha256_file, write_bytes_atomic
+from convert.atomic import sha256_file, write_atomic
 from convert.catalog import DEFAULT_VARIANT, get_variant
 from convert.engine import builder, tensorrt_api
 from convert.engine.builder import BuiltEngine, OnnxInfo
@@ -206,7 +206,7 @@ def write_engine_files(
     """Write the engine, then its sidecar (`describe()` hashes the written engine); both or
     neither: an engine left without its sidecar would be refused at every start."""
     try:
-        write_bytes_atomic(data, engine)
+        write_atomic(engine, data)
         sidecar = describe()
         write_sidecar(engine, sidecar)
     except BaseException as exc:
