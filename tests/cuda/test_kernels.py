@@ -241,11 +241,19 @@ def test_preprocess_matches_cpu(
     np.testing.assert_allclose(got, expected, rtol=0, atol=atol)
 
 
+@pytest.mark.parametrize("method", ["motion", "ema"])
 @pytest.mark.parametrize("feather", [0, 5])
 def test_mask_matches_cpu_over_two_frames(
-    processors: list[Any], device: Device, backend: Any, photo: np.ndarray, feather: int
+    processors: list[Any],
+    device: Device,
+    backend: Any,
+    photo: np.ndarray,
+    feather: int,
+    method: str,
 ) -> None:
-    options = settings(feather=feather, smoothing=0.6, segmentation_threshold=0.7)
+    options = settings(
+        feather=feather, smoothing=0.6, smoothing_method=method, segmentation_threshold=0.7
+    )
     cpu = FrameProcessor(options, backend=backend)
     gpu = open_processor(processors, options, backend, device)
     # Two frames, so the temporal smoothing (state kept on the GPU) is compared too.
@@ -300,8 +308,9 @@ EFFECTS: list[tuple[dict[str, Any], int, float]] = [
     ({"effect": "replace", "background": "video", "edge_blur_amount": 0}, 0, 0.0),
     ({"effect": "mask", "mask": {"opacity": 0.5, "mask_blur_amount": 0}}, 0, 0.0),
     ({"effect": "mask", "mask": {"foreground_color": (255, 0, 0, 128), "background_color": (0, 0, 255, 255), "opacity": 0.7, "mask_blur_amount": 6}}, 1, 1e-3),
-    ({"effect": "parts", "parts": {"opacity": 0.7}}, 1, 1e-3),
-    ({"effect": "parts", "parts": {"opacity": 0.6, "face_blur": True, "face_blur_amount": 6}}, 1, 0.15),
+    ({"effect": "parts", "parts": {"opacity": 0.7}}, 0, 0.0),
+    ({"effect": "parts", "parts": {"opacity": 0.7, "no_part_color": (0, 0, 0, 0)}}, 0, 0.0),
+    ({"effect": "parts", "parts": {"opacity": 0.6, "face_blur": True, "face_blur_amount": 6}}, 1, 0.01),
 ]  # fmt: skip
 
 
@@ -310,6 +319,7 @@ def effect_id(entry: tuple[dict[str, Any], int, float]) -> str:
     return (
         "-".join(str(v) for k, v in options.items() if k != "mask" and k != "parts")
         + ("-face" if options.get("parts", {}).get("face_blur") else "")
+        + ("-transparent" if options.get("parts", {}).get("no_part_color") else "")
         + ("-blurred" if options.get("mask", {}).get("mask_blur_amount") else "")
     )
 
