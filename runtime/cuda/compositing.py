@@ -3,8 +3,8 @@
 One pass of composite.cu per frame writes the output (BGR or YUYV, optionally mirrored) from
 the camera frame, the mask and the background; the blurs before it are css_blur's passes
 (blur.py). Numbers from the CPU modules: edge and background blur plans (css_blur_plan via
-operators.py), the mask layer (effects/mask_overlay.py `mask_layer_numbers`), the palette and
-face parts (effects/parts.py, buffers.py).
+operators.py), the mask layer (effects/mask_overlay.py `mask_layer_numbers`), the part colour
+table with the no-part colour (`part_color_table`) and the face parts (effects/parts.py).
 """
 
 from __future__ import annotations

@@ -5,10 +5,12 @@
 // interpolation, so the steps cannot be fused into one resample):
 //   1. upsample_sigmoid: logits [h, w, C] -> sigmoid(align-corners resize) [H, W, C]
 //      at model-input resolution (small);
-//   2. mask_alpha / part_ids: crop-and-resize that removes the padding [H, W] -> frame
-//      [frame_h, frame_w], then threshold or soft alpha and temporal smoothing (the previous
-//      alpha stays on the GPU), or the argmax of the 24 part maps where the person is.
-// Both resamples are per-axis tables from runtime/geometry.py.
+//   2. mask_threshold / motion_smooth / part_ids: crop-and-resize that removes the padding
+//      [H, W] -> frame [frame_h, frame_w], then the threshold (plain, or motion-aware with
+//      hysteresis: the motion state stays on the GPU), or the argmax of the 24 part maps where
+//      the person is.
+// Both resamples are per-axis tables from runtime/geometry.py. Then smooth_mask (the EMA) and
+// part_keep (face blur's mask with body-pix's contour rim).
 #include "common.cuh"
 
 __device__ __forceinline__ float logit_at(const void* __restrict__ src, int fp16, int width,
