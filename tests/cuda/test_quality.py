@@ -161,13 +161,23 @@ def test_motion_smoothing_matches_the_cpu_over_a_clip(
         mask, expected_mask = gpu.download_mask(), processed.result.mask
         changed = np.abs(mask - expected_mask) > 1e-6
         assert changed.mean() <= 1e-4, changed.mean()
-        # The picture is the CPU's wherever the mask is (the overlay is exact).
-        diff = differ(got, processed.image)
-        assert not diff[~changed].any(), (diff[~changed] > 0).mean()
+        # The picture is the CPU's wherever the mask is (the overlay is exact). A feathered mask
+        # is float: the feather passes sum in another order (under 1e-6 here), which may move
+        # a value across a rounding boundary once in a while.
+        diff = differ(got, processed.image)[~changed]
+        if feather == 0:
+            assert not diff.any(), (diff > 0).mean()
+        else:
+            assert diff.max() <= 1 and (diff > 0).mean() <= 1e-4, (diff.max(), (diff > 0).mean())
         refiner = cpu._refiner
         assert refiner._scores is not None
         average = download(gpu, "motion_average")
         np.testing.assert_allclose(average, refiner._scores, rtol=0, atol=2e-6)
+        # The shrunk gray frame (cv2.cvtColor + INTER_AREA resize) is bit-identical.
+        with gpu.dev.active():
+            buffers = gpu.buffers(height, width)
+            gray = buffers.motion_gray[buffers.motion_current].download()
+        np.testing.assert_array_equal(gray, stillness._small)
         if expected_still is not None:
             got_still = download(gpu, "motion_still")
             np.testing.assert_array_equal(got_still, expected_still)
