@@ -255,12 +255,19 @@ class FrameBuffers:
         return buffer
 
     def scratch(self, key: Any, nbytes: int) -> DeviceBuffer:
-        """Scratch memory for one use (`key`), allocated on first use, freed with these
-        buffers: a setting's change may allocate, a frame never does."""
-        full_key = ("scratch", key, nbytes)
-        if full_key not in self.filters:
-            self.filters[full_key] = self._buffer((nbytes,), np.uint8)
-        buffer: DeviceBuffer = self.filters[full_key]
+        """Scratch memory for one use (`key`) of at least `nbytes`, allocated on first use
+        and grown when a setting needs more (a frame never allocates), freed with these
+        buffers."""
+        full_key = ("scratch", key)
+        current: DeviceBuffer | None = self.filters.get(full_key)
+        if current is not None and current.nbytes >= nbytes:
+            return current
+        if current is not None:
+            self._dev.synchronize()  # queued kernels may still use it
+            self._owned.remove(current)
+            current.free()
+        buffer = self._buffer((nbytes,), np.uint8)
+        self.filters[full_key] = buffer
         return buffer
 
     def free(self) -> None:

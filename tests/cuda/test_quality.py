@@ -251,3 +251,24 @@ def test_edge_refinement_matches_the_cpu(
         diff = differ(got, processed.image)
         assert diff.max() <= 1 and (diff > 0).mean() <= 1e-3, (diff.max(), (diff > 0).mean())
     cpu.close()
+
+
+def test_edge_refinement_follows_a_radius_change(
+    processors: list[Any], device: Device, backend: Any, photo: np.ndarray
+) -> None:
+    """A wider scratch is allocated when a radius needs one (then kept): results follow the
+    CPU, and going back allocates nothing."""
+    chosen = settings(effect="mask", edge_refine="guided", edge_refine_radius=8)
+    cpu = FrameProcessor(chosen, backend=backend)
+    gpu = open_processor(processors, chosen, backend, device)
+    counts = []
+    for radius in (8, 2, 8, 2):  # subsample 4 (small planes), then 1 (full-size planes)
+        chosen = chosen.model_copy(update={"edge_refine_radius": radius})
+        cpu.update_settings(chosen)
+        gpu.update_settings(chosen)
+        gpu.segment(photo)
+        expected = cpu.segment(photo).mask
+        assert np.abs(gpu.download_mask() - expected).max() <= 5e-4
+        counts.append(live_allocations(gpu.dev))
+    assert counts[1] == counts[2] == counts[3]
+    cpu.close()
