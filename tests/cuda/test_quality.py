@@ -272,3 +272,38 @@ def test_edge_refinement_follows_a_radius_change(
         counts.append(live_allocations(gpu.dev))
     assert counts[1] == counts[2] == counts[3]
     cpu.close()
+
+
+class CompositingBackend:
+    """The session's ONNX Runtime backend, and while it runs (the processor's lock released,
+    as for any host backend) the output thread's work: `during()` (here on this thread)."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+        self.name = backend.name
+        self.during: list[Any] = []
+
+    def run(self, model_input: np.ndarray, parts: bool = False) -> Any:
+        for work in self.during:
+            work()
+        return self._backend.run(model_input, parts=parts)
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_mask_step_reads_the_segmented_frame(
+    processors: list[Any], pinned_device: Device, backend: Any, photo: np.ndarray
+) -> None:
+    """Motion smoothing and the guided filter read the frame after inference; a composite()
+    of another frame staged meanwhile must not be what they read."""
+    chosen = settings(effect="mask", smoothing=0.7, edge_refine="guided")
+    reference = open_processor(processors, chosen, backend, pinned_device)
+    interfering = CompositingBackend(backend)
+    gpu = open_processor(processors, chosen, interfering, pinned_device)
+    other = np.ascontiguousarray(photo[::-1, ::-1])
+    for frame in clip(photo, still=2, moving=2):
+        reference.segment(frame)
+        gpu.segment(frame)
+        np.testing.assert_array_equal(gpu.download_mask(), reference.download_mask())
+        interfering.during = [lambda: gpu.composite(other)]
