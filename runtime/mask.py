@@ -84,6 +84,9 @@ _MOVING_LEVELS = 4.0
 _MOTION_REACH = 4
 # Hysteresis around the threshold, in probability, where the picture is still.
 HYSTERESIS = 0.15
+# The same numbers for the CUDA twin of MaskRefiner.smooth_motion (runtime/cuda/mask.py).
+MOTION_SCALE, MOTION_REACH = _MOTION_SCALE, _MOTION_REACH
+STILL_LEVELS, MOVING_LEVELS = _STILL_LEVELS, _MOVING_LEVELS
 
 
 class MaskRefiner:

@@ -3,7 +3,8 @@
 #   1. checks the machine (nvcc, the driver) and the carried files;
 #   2. builds pycuda from its source archive against this machine's CUDA (offline);
 #   3. runs tests/cuda on the device executor (pycuda);
-#   4. runs `bench --backend cuda` at 1280x720 and 1920x1080 for blur and replace;
+#   4. runs `bench --backend cuda` at 1280x720 and 1920x1080 for blur and replace, and at
+#      1280x720 for blur with motion smoothing and guided edge refinement (issue 14's cost);
 #   5. prints one JSON summary on stdout (per-kernel ms, mask + composite ms, achieved
 #      bandwidth as a share of a device-to-device copy, test counts, the issue's targets).
 # Logs go to stderr. Exit status 0 only when every step passed.
@@ -140,10 +141,14 @@ for effect in blur replace; do
 	timeout "$(left)" "$VPY" -m runtime.cli bench --backend cuda --effect "$effect" \
 		--frames "$FRAMES" --warmup 10 --json >"$WORK/bench-$effect.json" || BENCH_OK=0
 done
+log "bench --backend cuda --effect blur --smoothing 0.5 --edge-refine guided (1280x720)"
+timeout "$(left)" "$VPY" -m runtime.cli bench --backend cuda --effect blur --size 1280x720 \
+	--smoothing 0.5 --smoothing-method motion --edge-refine guided --frames "$FRAMES" \
+	--warmup 10 --json >"$WORK/bench-quality.json" || BENCH_OK=0
 
 # --- 6. one JSON summary --------------------------------------------------------------------------
 REPORTS=()
-for effect in blur replace; do
+for effect in blur replace quality; do
 	[[ -s $WORK/bench-$effect.json ]] && REPORTS+=("$WORK/bench-$effect.json")
 done
 ((${#REPORTS[@]} > 0)) || fail "no bench report (see above)."

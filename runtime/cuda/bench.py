@@ -154,6 +154,16 @@ def bench_sizes(args: argparse.Namespace) -> list[tuple[int, int]]:
     return [args.size] if args.size is not None else list(BENCH_SIZES)
 
 
+def mask_refinement(settings: Settings) -> dict[str, Any]:
+    """What the mask step did besides BodyPix's threshold (issue 14's smoothing and edges)."""
+    return {
+        "smoothing": settings.smoothing,
+        "smoothing_method": settings.smoothing_method if settings.smoothing > 0 else None,
+        "edge_refine": settings.edge_refine,
+        "feather": settings.feather,
+    }
+
+
 def run_cuda_bench(args: argparse.Namespace) -> int:
     """Entry point for `bodypix bench --backend cuda` (args from runtime/commands/bench.py)."""
     from runtime.commands.options import settings_from
@@ -182,6 +192,7 @@ def run_cuda_bench(args: argparse.Namespace) -> int:
         "executor": dev.executor,
         "memory_mode": dev.mode,
         "effect": settings.effect,
+        "mask_refinement": mask_refinement(settings),
         "variant": settings.variant,
         "internal_resolution": settings.internal_resolution,
         "frames": args.frames,
@@ -239,6 +250,7 @@ def gpu_check_summary(
                 runs.append(
                     {
                         "effect": report["effect"],
+                        "mask_refinement": report.get("mask_refinement"),
                         "size": entry["size"],
                         "output": fmt,
                         "backend": entry["backend"],

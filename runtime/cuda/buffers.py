@@ -20,7 +20,7 @@ from runtime.cuda.device import Allocation, Device, PinnedMemory
 from runtime.cuda.tables import RESAMPLE_TAP_DTYPE, Table, tables_from_sampling
 from runtime.effects.parts import RAINBOW_PART_COLORS
 from runtime.geometry import FrameGeometry
-from runtime.mask import NUM_PARTS
+from runtime.mask import MOTION_SCALE, NUM_PARTS
 
 FrameFormat = str  # "BGR" or "YUYV"
 # Outputs kept by the consumer beyond this many are copied instead of pinning more memory.
@@ -192,6 +192,10 @@ class FrameBuffers:
         self._owned: list[DeviceBuffer | HostFrame | OutputFrames] = []
         self.frame = self._own(HostFrame(dev, frame_shape(h, w, frame_format), np.uint8))
         self.frame_pitch = w * self.frame.host.shape[2]
+        # segment() stages into its own frame: the mask step reads the frame after inference,
+        # while composite() (another thread, during a host backend's inference) may stage the
+        # next frame into `frame`.
+        self.segment_frame = self._own(HostFrame(dev, frame_shape(h, w, frame_format), np.uint8))
         self.out_bgr = self._own(OutputFrames(dev, (h, w, 3)))
         self.out_yuyv = self._own(OutputFrames(dev, (h, w, 2))) if w % 2 == 0 else None
         self.model_input = self._buffer((ih, iw, 3), np.float32)
@@ -216,9 +220,21 @@ class FrameBuffers:
         self.preprocess_rows, self.preprocess_cols = self._tables(geometry.preprocess())
         self.upsample_rows, self.upsample_cols = self._tables(geometry.logits_upsampling())
         self.crop_rows, self.crop_cols = self._tables(geometry.crop())
-        # runtime.effects.parts' palette (RGB) as the BGR the frames use.
-        palette = np.asarray(RAINBOW_PART_COLORS, np.float32)[:, ::-1].copy()
-        self.palette = self._own(device_table(dev, palette))
+        # The parts layer: runtime.effects.parts' colour table (row 0: no part), uploaded by
+        # compositing.py when the no-part colour changes (`palette_key`).
+        self.palette = self._buffer((len(RAINBOW_PART_COLORS) + 1, 4), np.float32)
+        self.palette_key: Any = None
+        # Motion-aware smoothing (mask.py): the time-averaged probability, the last decision's
+        # side (-1 person, +1 not) at frame size; the shrunk gray frame (this and the last one,
+        # swapped every frame), its difference and the stillness at 1/MOTION_SCALE size.
+        self.motion_small_size = (max(1, h // MOTION_SCALE), max(1, w // MOTION_SCALE))
+        self.motion_average = self._buffer((h, w), np.float32)
+        self.motion_side = self._buffer((h, w), np.float32)
+        self.motion_gray = [self._buffer(self.motion_small_size, np.float32) for _ in range(2)]
+        self.motion_diff = self._buffer(self.motion_small_size, np.float32)
+        self.motion_still = self._buffer(self.motion_small_size, np.float32)
+        self.motion_current = 0  # index of the newest gray frame in motion_gray
+        self.has_motion_state = False  # the motion buffers hold the previous frame's state
         self.filters: dict[Any, Any] = {}  # uploaded filters by key (blur.py, mask.py)
 
     def _own(self, item: Any) -> Any:
@@ -236,6 +252,22 @@ class FrameBuffers:
     def upload_table(self, table: npt.NDArray[Any]) -> DeviceBuffer:
         """A table freed with these buffers."""
         buffer: DeviceBuffer = self._own(device_table(self._dev, table))
+        return buffer
+
+    def scratch(self, key: Any, nbytes: int) -> DeviceBuffer:
+        """Scratch memory for one use (`key`) of at least `nbytes`, allocated on first use
+        and grown when a setting needs more (a frame never allocates), freed with these
+        buffers."""
+        full_key = ("scratch", key)
+        current: DeviceBuffer | None = self.filters.get(full_key)
+        if current is not None and current.nbytes >= nbytes:
+            return current
+        if current is not None:
+            self._dev.synchronize()  # queued kernels may still use it
+            self._owned.remove(current)
+            current.free()
+        buffer = self._buffer((nbytes,), np.uint8)
+        self.filters[full_key] = buffer
         return buffer
 
     def free(self) -> None:

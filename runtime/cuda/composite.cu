@@ -13,13 +13,20 @@
 //          out = base * (1 - opacity * A) + opacity * P  (also when the mask was blurred),
 //          computed in effects/mask_overlay.py's order (P = base + delta * m from the
 //          host's float32 numbers) and rounded half up like effects/common.py `overlay`;
-//   overlay PARTS: out = base * (1 - opacity) + opacity * palette[id] where id = ids[sx] >= 0.
+//   overlay PARTS: the layer toColoredPartMask paints, palette row id + 1 (row 0: pixels with no
+//          part, body-pix's opaque white by default), drawn with drawMask's opacity in the
+//          arithmetic runtime/effects/parts.py `draw_colored_parts` uses for that no-part
+//          colour (PartsRule): opaque no-part colour, every pixel cv2.addWeighted(base,
+//          1 - opacity, layer, opacity) (a fused multiply-add, rounded half to even, as
+//          OpenCV's SIMD loop); transparent, the same where there is a part only; any other
+//          alpha, effects/common.py `overlay` (premultiplied, rounded half up).
 #include "common.cuh"
 
-#define COMPOSITE_PARAMS_BYTES 176
+#define COMPOSITE_PARAMS_BYTES 184
 
 enum BackgroundKind : int { BACKGROUND_BLURRED = 0, BACKGROUND_IMAGE = 1 };
 enum OverlayKind : int { OVERLAY_NONE = 0, OVERLAY_MASK = 1, OVERLAY_PARTS = 2 };
+enum PartsRule : int { PARTS_WEIGHTED_ALL = 0, PARTS_WEIGHTED_PARTS = 1, PARTS_OVERLAY = 2 };
 
 struct CompositeParams {
     const unsigned char* frame;  // uint8 BGR or YUYV
@@ -44,9 +51,11 @@ struct CompositeParams {
     float mask_base[4];              // premultiplied B, G, R and A (0..1) of the background
     float mask_delta[4];             // foreground minus background, per component
     const signed char* ids;          // [h, w], OVERLAY_PARTS
-    const float* palette;            // [num_parts, 3] BGR
+    const float* palette;            // [num_parts + 1, 4] premultiplied B, G, R and alpha
     int num_parts;
     float opacity;
+    int parts_rule;    // PartsRule
+    float parts_keep;  // float(1 - opacity) as the host computes it (cv2.addWeighted's alpha)
 
     unsigned char* out;
     int out_pitch;
@@ -94,10 +103,15 @@ __device__ __forceinline__ void shade(const CompositeParams& p, int x, int y, fl
         }
     } else if (p.overlay == OVERLAY_PARTS) {
         const int id = p.ids[i];
-        if (id >= 0 && id < p.num_parts) {
-            const float* colour = p.palette + id * 3;
+        const int row = (id >= 0 && id < p.num_parts) ? id + 1 : 0;
+        const float* colour = p.palette + row * 4;
+        if (p.parts_rule == PARTS_OVERLAY) {
+            const float keep = 1.0f - p.opacity * colour[3];
             for (int c = 0; c < 3; ++c)
-                px[c] = px[c] * (1.0f - p.opacity) + p.opacity * colour[c];
+                px[c] = round_half_up_u8(px[c] * keep + p.opacity * colour[c]);
+        } else if (row > 0 || p.parts_rule == PARTS_WEIGHTED_ALL) {
+            for (int c = 0; c < 3; ++c)
+                px[c] = (float)to_u8(fmaf(px[c], p.parts_keep, fmaf(colour[c], p.opacity, 0.0f)));
         }
     }
 }

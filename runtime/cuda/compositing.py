@@ -3,11 +3,13 @@
 One pass of composite.cu per frame writes the output (BGR or YUYV, optionally mirrored) from
 the camera frame, the mask and the background; the blurs before it are css_blur's passes
 (blur.py). Numbers from the CPU modules: edge and background blur plans (css_blur_plan via
-operators.py), the mask layer (effects/mask_overlay.py `mask_layer_numbers`), the palette and
-face parts (effects/parts.py, buffers.py).
+operators.py), the mask layer (effects/mask_overlay.py `mask_layer_numbers`), the part colour
+table with the no-part colour (`part_color_table`) and the face parts (effects/parts.py).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from convert.errors import UserError
 from runtime.cuda import kernels as launch
@@ -15,7 +17,7 @@ from runtime.cuda.blur import CssBlur
 from runtime.cuda.buffers import FrameBuffers
 from runtime.cuda.kernels import Kernels
 from runtime.effects.mask_overlay import mask_layer_numbers
-from runtime.effects.parts import FACE_PARTS
+from runtime.effects.parts import FACE_PARTS, RGBA, part_color_table
 from runtime.effects.replace import Background
 from runtime.mask import NUM_PARTS
 from runtime.settings import Settings
@@ -57,6 +59,28 @@ class BackgroundImage:
         if self._background is not None:
             self._background.close()
             self._background = None
+
+
+def parts_layer(buffers: FrameBuffers, no_part: RGBA) -> int:
+    """Upload the parts colour table for this no-part colour (when it changed) and return
+    the arithmetic composite.cu uses, as `draw_colored_parts` chooses it: opaque no-part colour,
+    cv2.addWeighted everywhere; transparent, cv2.addWeighted where there is a part; otherwise
+    `overlay`. The weighted rules draw a uint8 layer (the CPU truncates the colours)."""
+    alpha_byte = no_part[3]
+    rule = (
+        launch.PARTS_WEIGHTED_ALL
+        if alpha_byte == 255
+        else launch.PARTS_WEIGHTED_PARTS
+        if alpha_byte == 0
+        else launch.PARTS_OVERLAY
+    )
+    if buffers.palette_key != no_part:
+        color, alpha = part_color_table(no_part=no_part)
+        if rule != launch.PARTS_OVERLAY:
+            color = color.astype(np.uint8).astype(np.float32)
+        buffers.palette.upload(np.concatenate([color, alpha[:, None]], axis=1))
+        buffers.palette_key = no_part
+    return rule
 
 
 def composite(
@@ -101,7 +125,7 @@ def composite(
         # Without part ids (a mask from before the switch to 'parts') the frame passes
         # through this once, as the CPU Compositor does.
         if settings.parts.face_blur:
-            kernels.part_keep(buffers.ids.ptr, height * width, FACE_PARTS, buffers.mask.ptr)
+            kernels.part_keep(buffers.ids.ptr, height, width, FACE_PARTS, buffers.mask.ptr)
             params["blend"] = 1
             params["alpha"] = person_alpha(
                 kernels, buffers, buffers.mask.ptr, FACE_EDGE_BLUR, alpha
@@ -111,6 +135,9 @@ def composite(
         params["ids"], params["palette"] = buffers.ids.ptr, buffers.palette.ptr
         params["num_parts"] = NUM_PARTS
         params["opacity"] = settings.parts.opacity
+        params["parts_rule"] = parts_layer(buffers, settings.parts.no_part_color)
+        # cv2.addWeighted's alpha: 1 - opacity in double, then float.
+        params["parts_keep"] = 1.0 - settings.parts.opacity
     if blur_amount is not None:
         blur = CssBlur.of(buffers, blur_amount)
         blur.shrink_and_blur(

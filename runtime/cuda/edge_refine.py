@@ -78,28 +78,50 @@ class GuidedFilterKernels:
     ) -> None:
         """Enqueue the filter of `mask` (float32 [height, width]) guided by `frame` into `out`
         (which may be `mask`); `scratch` holds `scratch_bytes(plan)` bytes. Context current."""
-        sw, sh = plan.small_size
-        plane = sw * sh * 4
-        guide, small_mask, a, b, mean_a, mean_b = (
-            np.uintp(scratch + k * plane) for k in range(SCRATCH_PLANES)
+        enqueue_guided_filter(
+            self._launch, frame, frame_pitch, frame_format, mask, height, width, plan, scratch, out
         )
-        wb, wg, wr = (np.float32(v) for v in GRAY_WEIGHTS[0])
-        fmt, pitch = np.int32(FORMATS[frame_format]), np.int32(frame_pitch)
-        s, r = np.int32(plan.subsample), np.int32(plan.radius)
-        w, h, small_w, small_h = np.int32(width), np.int32(height), np.int32(sw), np.int32(sh)
-        self._launch(
-            "guided_shrink", sw, sh,
-            np.uintp(frame), pitch, fmt, np.uintp(mask), w, h, s, small_w, small_h,
-            wb, wg, wr, guide, small_mask,
-        )  # fmt: skip
-        self._launch(
-            "guided_coefficients", sw, sh,
-            guide, small_mask, small_w, small_h, r, np.float32(plan.eps), a, b,
-        )  # fmt: skip
-        self._launch("guided_mean", sw, sh, a, b, small_w, small_h, r, mean_a, mean_b)
-        self._launch(
-            "guided_apply", width, height,
-            np.uintp(frame), pitch, fmt, w, h, mean_a, mean_b, s, small_w, small_h,
-            wb, wg, wr, np.float32(STRETCH_LOW), np.float32(1.0 / (STRETCH_HIGH - STRETCH_LOW)),
-            np.uintp(out),
-        )  # fmt: skip
+
+
+Launch = Callable[..., None]  # launch(kernel name, grid width, grid height, *arguments)
+
+
+def enqueue_guided_filter(
+    launch: Launch,
+    frame: int,
+    frame_pitch: int,
+    frame_format: str,
+    mask: int,
+    height: int,
+    width: int,
+    plan: GuidedPlan,
+    scratch: int,
+    out: int,
+) -> None:
+    """The four launches of the filter, through `launch` (this module's loader, or the frame
+    path's timed `Kernels`): `mask` guided by `frame` into `out` (which may be `mask`)."""
+    sw, sh = plan.small_size
+    plane = sw * sh * 4
+    guide, small_mask, a, b, mean_a, mean_b = (
+        np.uintp(scratch + k * plane) for k in range(SCRATCH_PLANES)
+    )
+    wb, wg, wr = (np.float32(v) for v in GRAY_WEIGHTS[0])
+    fmt, pitch = np.int32(FORMATS[frame_format]), np.int32(frame_pitch)
+    s, r = np.int32(plan.subsample), np.int32(plan.radius)
+    w, h, small_w, small_h = np.int32(width), np.int32(height), np.int32(sw), np.int32(sh)
+    launch(
+        "guided_shrink", sw, sh,
+        np.uintp(frame), pitch, fmt, np.uintp(mask), w, h, s, small_w, small_h,
+        wb, wg, wr, guide, small_mask,
+    )  # fmt: skip
+    launch(
+        "guided_coefficients", sw, sh,
+        guide, small_mask, small_w, small_h, r, np.float32(plan.eps), a, b,
+    )  # fmt: skip
+    launch("guided_mean", sw, sh, a, b, small_w, small_h, r, mean_a, mean_b)
+    launch(
+        "guided_apply", width, height,
+        np.uintp(frame), pitch, fmt, w, h, mean_a, mean_b, s, small_w, small_h,
+        wb, wg, wr, np.float32(STRETCH_LOW), np.float32(1.0 / (STRETCH_HIGH - STRETCH_LOW)),
+        np.uintp(out),
+    )  # fmt: skip

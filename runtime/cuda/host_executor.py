@@ -348,6 +348,11 @@ class HostDevice:
         token = self._register(raw, "mapped" if mapped else "pinned")
         return HostPinned(self, array, mapped, token)
 
+    def live_allocations(self) -> int:
+        """How many allocations are live (tests: a frame allocates nothing)."""
+        with self._lock:
+            return len(self._tokens)
+
     def release(self, token: HostAllocation, call: str) -> None:
         self.require_current(call)
         with self._lock:

@@ -16,11 +16,17 @@ from typing import Any, ClassVar, cast
 import numpy as np
 
 from runtime.cuda.device import Device, Event
+from runtime.cuda.edge_refine import KERNELS as GUIDED_KERNELS
+from runtime.cuda.edge_refine import enqueue_guided_filter
+from runtime.edge_refine import GuidedPlan
 
 BLOCK_2D = (32, 8, 1)
 FORMATS = {"BGR": 0, "YUYV": 1}
 BACKGROUND_BLURRED, BACKGROUND_IMAGE = 0, 1
 OVERLAY_NONE, OVERLAY_MASK, OVERLAY_PARTS = 0, 1, 2
+# How the parts layer is drawn (composite.cu `PartsRule`, chosen by runtime/cuda/compositing.py
+# as runtime/effects/parts.py `draw_colored_parts` chooses its arithmetic).
+PARTS_WEIGHTED_ALL, PARTS_WEIGHTED_PARTS, PARTS_OVERLAY = 0, 1, 2
 
 POINTER, INT, FLOAT = "<u8", "<i4", "<f4"
 # Layout of `struct CompositeParams` in composite.cu (natural C alignment: align=True).
@@ -49,6 +55,8 @@ COMPOSITE_PARAMS_DTYPE = np.dtype(
         ("palette", POINTER),
         ("num_parts", INT),
         ("opacity", FLOAT),
+        ("parts_rule", INT),
+        ("parts_keep", FLOAT),
         ("out", POINTER),
         ("out_pitch", INT),
         ("out_format", INT),
@@ -74,10 +82,14 @@ class Kernels:
 
     SOURCES: ClassVar[dict[str, tuple[str, ...]]] = {
         "preprocess.cu": ("preprocess",),
-        "mask.cu": ("upsample_sigmoid", "mask_threshold", "smooth_mask", "part_keep", "part_ids"),
+        "mask.cu": (
+            "upsample_sigmoid", "mask_threshold", "smooth_mask", "part_keep", "part_ids",
+            "motion_gray_shrink", "motion_difference", "motion_stillness", "motion_smooth",
+        ),
         "blur.cu": ("filter_axis", "filter_frame_rows"),
         "composite.cu": ("composite",),
-    }
+        "edge_refine.cu": GUIDED_KERNELS,
+    }  # fmt: skip
 
     def __init__(self, dev: Device, window: int = TIMING_WINDOW) -> None:
         self.dev = dev
@@ -177,9 +189,65 @@ class Kernels:
             _pointer(mask), np.int32(n), np.float32(smoothing), np.int32(has_previous), _pointer(state),
         )  # fmt: skip
 
-    def part_keep(self, ids: int, n: int, parts: tuple[int, ...], keep: int) -> None:
+    def part_keep(
+        self, ids: int, height: int, width: int, parts: tuple[int, ...], keep: int
+    ) -> None:
         bits = sum(1 << part for part in parts)
-        self._launch_1d("part_keep", n, _pointer(ids), np.int32(n), np.uint32(bits), _pointer(keep))
+        self._launch(
+            "part_keep", width, height,
+            _pointer(ids), np.int32(width), np.int32(height), np.uint32(bits), _pointer(keep),
+        )  # fmt: skip
+
+    def motion_gray_shrink(
+        self, frame: int, frame_pitch: int, frame_format: str, row_start: int,
+        row_weights: int, row_taps: int, col_start: int, col_weights: int, col_taps: int,
+        small_w: int, small_h: int, small: int,
+    ) -> None:  # fmt: skip
+        self._launch(
+            "motion_gray_shrink", small_w, small_h,
+            _pointer(frame), np.int32(frame_pitch), np.int32(FORMATS[frame_format]),
+            _pointer(row_start), _pointer(row_weights), np.int32(row_taps),
+            _pointer(col_start), _pointer(col_weights), np.int32(col_taps),
+            np.int32(small_w), np.int32(small_h), _pointer(small),
+        )  # fmt: skip
+
+    def motion_difference(self, small: int, previous: int, w: int, h: int, diff: int) -> None:
+        self._launch(
+            "motion_difference", w, h,
+            _pointer(small), _pointer(previous), np.int32(w), np.int32(h), _pointer(diff),
+        )  # fmt: skip
+
+    def motion_stillness(
+        self, diff: int, w: int, h: int, reach: int, moving: float, gain: float, still: int
+    ) -> None:
+        self._launch(
+            "motion_stillness", w, h,
+            _pointer(diff), np.int32(w), np.int32(h), np.int32(reach), np.float32(moving),
+            np.float32(gain), _pointer(still),
+        )  # fmt: skip
+
+    def motion_smooth(
+        self, prob: int, prob_w: int, rows: int, cols: int, frame_h: int, frame_w: int,
+        threshold: float, still: int, small_w: int, up_rows: int, up_cols: int,
+        strength: float, hysteresis: float, has_previous: bool, average: int, side: int,
+        mask: int,
+    ) -> None:  # fmt: skip
+        self._launch(
+            "motion_smooth", frame_w, frame_h,
+            _pointer(prob), np.int32(prob_w), _pointer(rows), _pointer(cols), np.int32(frame_h),
+            np.int32(frame_w), np.float32(threshold), _pointer(still), np.int32(small_w),
+            _pointer(up_rows), _pointer(up_cols), np.float32(strength), np.float32(hysteresis),
+            np.int32(has_previous), _pointer(average), _pointer(side), _pointer(mask),
+        )  # fmt: skip
+
+    def guided_filter(
+        self, frame: int, frame_pitch: int, frame_format: str, mask: int, height: int,
+        width: int, plan: GuidedPlan, scratch: int, out: int,
+    ) -> None:  # fmt: skip
+        """runtime/edge_refine.py `guided_filter` (edge_refine.cu's four launches)."""
+        enqueue_guided_filter(
+            self._launch, frame, frame_pitch, frame_format, mask, height, width, plan, scratch, out
+        )
 
     def part_ids(
         self, prob: int, part_prob: int, prob_w: int, num_parts: int, rows: int, cols: int,

@@ -268,8 +268,10 @@ class CudaFrameProcessor:
             return frame.shape[0], frame.shape[1] // 2
         return frame.shape[0], frame.shape[1]
 
-    def _stage_frame(self, frame: U8) -> tuple[FrameBuffers, int]:
-        """The buffers for this frame and the device address the kernels read it from."""
+    def _stage_frame(self, frame: U8, for_segment: bool = False) -> tuple[FrameBuffers, int]:
+        """The buffers for this frame and the device address the kernels read it from
+        (`for_segment`: one composite() never overwrites, as the mask step reads the frame
+        after inference)."""
         if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3):
             raise UserError(f"Frame {type(frame).__name__} is not an image array.")
         height, width = self.frame_size_of(frame)
@@ -286,15 +288,20 @@ class CudaFrameProcessor:
             captured.upload()  # mapped: nothing to do; pinned: one DMA copy
             self._staged = None
             return buffers, captured.device_ptr
-        if self._staged is not None and self._staged[0] is frame:
+        staging = buffers.segment_frame if for_segment else buffers.frame
+        if (
+            self._staged is not None
+            and self._staged[0] is frame
+            and (not for_segment or self._staged[1] == staging.device_ptr)
+        ):
             # segment() then composite() of one frame object: copied once (frames handed over
             # as plain arrays are treated as immutable, as the CPU path does).
             return buffers, self._staged[1]
         self.dev.synchronize()  # the previous frame's kernels may still read the staging frame
-        np.copyto(buffers.frame.host, frame)
-        buffers.frame.upload()
-        self._staged = (frame, buffers.frame.device_ptr)
-        return buffers, buffers.frame.device_ptr
+        np.copyto(staging.host, frame)
+        staging.upload()
+        self._staged = (frame, staging.device_ptr)
+        return buffers, staging.device_ptr
 
     # --- segmentation -----------------------------------------------------------------------
 
@@ -387,9 +394,9 @@ class CudaFrameProcessor:
         want = self.settings.effect == "parts" if parts is None else parts
         with self._lock, self.dev.active():
             self._check_open()
-            buffers, frame_ptr = self._stage_frame(frame)
+            buffers, frame_ptr = self._stage_frame(frame, for_segment=True)
             logits = self._infer(buffers, frame_ptr, want)
-            make_mask(self.kernels, buffers, logits, self.settings, want)
+            make_mask(self.kernels, buffers, logits, self.settings, want, frame_ptr)
             # Done with the frame when this returns: capture may reuse its ring slot.
             self.dev.synchronize()
             self.kernels.collect()
@@ -478,6 +485,7 @@ class CudaFrameProcessor:
                 old.variant != settings.variant
                 or old.internal_resolution != settings.internal_resolution
                 or settings.smoothing == 0
+                or old.smoothing_method != settings.smoothing_method
             ):
                 self._buffers.restart_smoothing = True
 

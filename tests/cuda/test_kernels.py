@@ -24,6 +24,7 @@ from runtime.cuda.operators import css_blur_filters
 from runtime.cuda.processor import CudaFrameProcessor
 from runtime.cuda.tables import tables_from_sampling
 from runtime.effects import Compositor
+from runtime.effects.parts import FACE_PARTS, body_part_keep, contour_rim
 from runtime.geometry import frame_geometry
 from runtime.processor import FrameProcessor
 from runtime.resample import preprocess, sigmoid
@@ -180,21 +181,26 @@ def test_smooth_mask_and_part_keep(pinned_device: Device, kernels: Kernels) -> N
     rng = np.random.default_rng(7)
     mask = rng.uniform(0, 1, 1000).astype(np.float32)
     state = rng.uniform(0, 1, 1000).astype(np.float32)
-    ids = rng.integers(-1, 24, 1000).astype(np.int8)
+    # Face-like blobs (rims inside and outside) plus noise ids, border pixels included.
+    ids = rng.integers(2, 24, (25, 40)).astype(np.int8)
+    ids[rng.uniform(size=ids.shape) < 0.2] = -1
+    ids[3:15, 5:20] = 0
+    ids[8:25, 12:30] = 1
+    ids[0:4, 30:40] = 0
     dev = pinned_device
     with dev.active():
         buffers = {
             "mask": DeviceBuffer(dev, mask.shape, np.float32),
             "state": DeviceBuffer(dev, state.shape, np.float32),
             "ids": DeviceBuffer(dev, ids.shape, np.int8),
-            "keep": DeviceBuffer(dev, mask.shape, np.float32),
+            "keep": DeviceBuffer(dev, ids.shape, np.float32),
         }
         try:
             buffers["mask"].upload(mask)
             buffers["state"].upload(state)
             buffers["ids"].upload(ids)
             kernels.smooth_mask(buffers["mask"].ptr, 1000, 0.7, True, buffers["state"].ptr)
-            kernels.part_keep(buffers["ids"].ptr, 1000, (0, 1), buffers["keep"].ptr)
+            kernels.part_keep(buffers["ids"].ptr, 25, 40, FACE_PARTS, buffers["keep"].ptr)
             smoothed, keep = buffers["state"].download(), buffers["keep"].download()
             kernels.smooth_mask(buffers["mask"].ptr, 1000, 0.7, False, buffers["state"].ptr)
             restarted = buffers["state"].download()
@@ -203,7 +209,10 @@ def test_smooth_mask_and_part_keep(pinned_device: Device, kernels: Kernels) -> N
                 buffer.free()
     expected = np.float32(0.7) * state + np.float32(1 - 0.7) * mask
     np.testing.assert_allclose(smoothed, expected, rtol=0, atol=1e-6)
-    np.testing.assert_array_equal(keep, (~np.isin(ids, (0, 1))).astype(np.float32))
+    # body-pix's toMask(drawContour=true) rim, as runtime/effects/parts.py draws it.
+    expected_keep = body_part_keep(ids, FACE_PARTS)
+    assert (contour_rim(np.isin(ids, FACE_PARTS)) & np.isin(ids, FACE_PARTS)).sum() > 20
+    np.testing.assert_array_equal(keep, expected_keep)
     np.testing.assert_array_equal(restarted, mask)
 
 
@@ -232,11 +241,19 @@ def test_preprocess_matches_cpu(
     np.testing.assert_allclose(got, expected, rtol=0, atol=atol)
 
 
+@pytest.mark.parametrize("method", ["motion", "ema"])
 @pytest.mark.parametrize("feather", [0, 5])
 def test_mask_matches_cpu_over_two_frames(
-    processors: list[Any], device: Device, backend: Any, photo: np.ndarray, feather: int
+    processors: list[Any],
+    device: Device,
+    backend: Any,
+    photo: np.ndarray,
+    feather: int,
+    method: str,
 ) -> None:
-    options = settings(feather=feather, smoothing=0.6, segmentation_threshold=0.7)
+    options = settings(
+        feather=feather, smoothing=0.6, smoothing_method=method, segmentation_threshold=0.7
+    )
     cpu = FrameProcessor(options, backend=backend)
     gpu = open_processor(processors, options, backend, device)
     # Two frames, so the temporal smoothing (state kept on the GPU) is compared too.
@@ -291,8 +308,9 @@ EFFECTS: list[tuple[dict[str, Any], int, float]] = [
     ({"effect": "replace", "background": "video", "edge_blur_amount": 0}, 0, 0.0),
     ({"effect": "mask", "mask": {"opacity": 0.5, "mask_blur_amount": 0}}, 0, 0.0),
     ({"effect": "mask", "mask": {"foreground_color": (255, 0, 0, 128), "background_color": (0, 0, 255, 255), "opacity": 0.7, "mask_blur_amount": 6}}, 1, 1e-3),
-    ({"effect": "parts", "parts": {"opacity": 0.7}}, 1, 1e-3),
-    ({"effect": "parts", "parts": {"opacity": 0.6, "face_blur": True, "face_blur_amount": 6}}, 1, 0.15),
+    ({"effect": "parts", "parts": {"opacity": 0.7}}, 0, 0.0),
+    ({"effect": "parts", "parts": {"opacity": 0.7, "no_part_color": (0, 0, 0, 0)}}, 0, 0.0),
+    ({"effect": "parts", "parts": {"opacity": 0.6, "face_blur": True, "face_blur_amount": 6}}, 1, 0.01),
 ]  # fmt: skip
 
 
@@ -301,6 +319,7 @@ def effect_id(entry: tuple[dict[str, Any], int, float]) -> str:
     return (
         "-".join(str(v) for k, v in options.items() if k != "mask" and k != "parts")
         + ("-face" if options.get("parts", {}).get("face_blur") else "")
+        + ("-transparent" if options.get("parts", {}).get("no_part_color") else "")
         + ("-blurred" if options.get("mask", {}).get("mask_blur_amount") else "")
     )
 
