@@ -26,6 +26,7 @@ from convert.catalog import Variant, default_models_dir, get_variant
 from convert.errors import MissingExtraError, UserError
 from convert.input_size import check_input_size, default_input_size, output_size
 from convert.metadata import Precision
+from convert.quiet import tensorflow_console_quieted
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ def resolve_size(
 def _import_tf2onnx() -> Any:
     _import_numpy_compat()
     try:
-        import tf2onnx
+        with tensorflow_console_quieted():
+            import tf2onnx
     except ImportError:
         raise MissingExtraError("convert", "tf2onnx", "Exporting BodyPix models to ONNX") from None
     return tf2onnx
@@ -188,18 +190,19 @@ def export_onnx(
     graph_def = build_graph_def(model, v.architecture, h, w, fold_preprocessing=True)
     from convert.tf_graph import INPUT_NODE, PART_HEATMAPS_NODE, SEGMENTS_NODE
 
-    proto, _ = tf2onnx.convert.from_graph_def(
-        graph_def,
-        name=v.name,
-        input_names=[f"{INPUT_NODE}:0"],
-        output_names=[f"{SEGMENTS_NODE}:0", f"{PART_HEATMAPS_NODE}:0"],
-        opset=OPSET,
-        tensors_to_rename={
-            f"{INPUT_NODE}:0": md.INPUT_NAME,
-            f"{SEGMENTS_NODE}:0": md.SEGMENTS,
-            f"{PART_HEATMAPS_NODE}:0": md.PART_HEATMAPS,
-        },
-    )
+    with tensorflow_console_quieted():  # the conversion's session start-up lines
+        proto, _ = tf2onnx.convert.from_graph_def(
+            graph_def,
+            name=v.name,
+            input_names=[f"{INPUT_NODE}:0"],
+            output_names=[f"{SEGMENTS_NODE}:0", f"{PART_HEATMAPS_NODE}:0"],
+            opset=OPSET,
+            tensors_to_rename={
+                f"{INPUT_NODE}:0": md.INPUT_NAME,
+                f"{SEGMENTS_NODE}:0": md.SEGMENTS,
+                f"{PART_HEATMAPS_NODE}:0": md.PART_HEATMAPS,
+            },
+        )
     _finish_graph(proto, v, h, w)
     if precision == "fp16":
         proto = convert_to_fp16(proto)
