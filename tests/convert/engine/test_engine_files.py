@@ -25,7 +25,7 @@ from convert.engine.sidecar import (
 )
 from convert.errors import UserError
 from convert.input_size import is_valid_input_size
-from tests.tensorrt.helpers import ORIN, RTX, TRT, VARIANT, write_engine
+from tests.convert.engine.helpers import ORIN, RTX, TRT, VARIANT, write_engine
 
 
 def test_gpu_names_for_files() -> None:

@@ -13,7 +13,7 @@ from convert.engine.builder import inspect_onnx
 from convert.engine.ensure import dynamic_profile, resolve_target
 from convert.engine.tensorrt_support import tensorrt_available
 from convert.errors import UserError
-from tests.tensorrt.helpers import VARIANT, write_onnx
+from tests.convert.engine.helpers import VARIANT, write_onnx
 
 no_tensorrt = pytest.mark.skipif(
     tensorrt_available(), reason="TensorRT is installed here, so the command does not fail"

@@ -22,7 +22,7 @@ from convert.engine.plan import BuildPlan, TensorRTApi, plan_build
 from convert.engine.sidecar import read_sidecar, sidecar_path
 from convert.engine.tensorrt_api import parse_version
 from convert.errors import UserError
-from tests.tensorrt.helpers import write_engine
+from tests.convert.engine.helpers import write_engine
 
 # JetPack 5.1 and 6.0: no strongly typed networks, EXPLICIT_BATCH needed for ONNX.
 TRT_8_5 = TensorRTApi((8, 5), fp16_flag=True, strongly_typed_flag=False, explicit_batch_flag=True)

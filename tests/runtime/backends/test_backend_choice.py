@@ -12,7 +12,7 @@ from convert.errors import UserError
 from runtime.backends import create_backend
 from runtime.backends.tensorrt import usable_engine
 from runtime.settings import Settings
-from tests.tensorrt.helpers import VARIANT, write_engine
+from tests.convert.engine.helpers import VARIANT, write_engine
 
 no_tensorrt = pytest.mark.skipif(
     tensorrt_available(), reason="TensorRT is installed here: these cases need it absent"
