@@ -27,9 +27,12 @@ from convert.engine.sidecar import TensorSpec
 from convert.engine.tensorrt_api import EngineBuilder
 from convert.engine.tensorrt_support import require_tensorrt
 from convert.errors import UserError
+from core.lazy import lazy_import
 
 if TYPE_CHECKING:
     import tensorrt as trt
+else:
+    trt = lazy_import("tensorrt")
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +163,6 @@ class BuiltEngine:
 def build_serialized_engine(request: BuildRequest) -> BuiltEngine:
     """Parse, configure and build; the timing cache beside the engine is read and updated."""
     version = require_tensorrt(PURPOSE)
-    import tensorrt as trt
 
     plan = request.plan
     if plan.onnx_precision != request.onnx.precision:  # ensure_engine picks the file by the plan
@@ -223,8 +225,6 @@ def build_serialized_engine(request: BuildRequest) -> BuiltEngine:
 
 def _network_flags(plan: BuildPlan) -> int:
     """The creation flags as a bit mask; each flag only where this TensorRT has it."""
-    import tensorrt as trt
-
     creation = trt.NetworkDefinitionCreationFlag
     flags = 0
     if plan.explicit_batch_flag:  # 8.x; deprecated and ignored from 10.0
@@ -271,15 +271,12 @@ def check_dla_core(core: int, cores: int) -> None:
 def count_dla_cores() -> int:
     """How many DLA cores TensorRT sees on this device (0 on desktop GPUs)."""
     require_tensorrt(PURPOSE)
-    import tensorrt as trt
 
     builder: EngineBuilder = trt.Builder(trt.Logger(trt.Logger.ERROR))
     return int(builder.num_DLA_cores)
 
 
 def _use_dla(builder: EngineBuilder, config: trt.IBuilderConfig, core: int) -> None:
-    import tensorrt as trt
-
     check_dla_core(core, builder.num_DLA_cores)
     # Layers the DLA cannot run (and BodyPix has some) fall back to the GPU. The fallback is
     # silent (TensorRT's "Working with DLA"), which is why a dynamic-size ONNX, which the DLA
@@ -295,8 +292,6 @@ def _add_profile(
     onnx: OnnxInfo,
     profile_hw: dict[str, tuple[int, int]],
 ) -> None:
-    import tensorrt as trt
-
     def dims(hw: tuple[int, int]) -> trt.Dims:
         batch, _, _, channels = onnx.input_shape
         return trt.Dims([batch or 1, hw[0], hw[1], channels or 3])
@@ -385,8 +380,6 @@ class BuildProgress:
 
 def _progress_monitor(stream: TextIO) -> trt.IProgressMonitor | None:
     """A TensorRT progress monitor reporting to `stream`, None where TensorRT has none."""
-    import tensorrt as trt
-
     if not hasattr(trt, "IProgressMonitor"):
         return None
     progress = BuildProgress(stream)
