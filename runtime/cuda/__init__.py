@@ -16,9 +16,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.lazy import lazy_import, load
+
 if TYPE_CHECKING:
+    import pycuda.driver as cuda
+
     from runtime.cuda.processor import CudaFrameProcessor
     from runtime.settings import Settings
+else:
+    cuda = lazy_import("pycuda.driver")
 
 
 def cuda_unavailable_reason() -> str | None:
@@ -45,7 +51,7 @@ def cuda_unavailable_reason() -> str | None:
             return str(exc)
         return None
     try:
-        import pycuda.driver as cuda
+        load(cuda)
     except ImportError as exc:
         return (
             f"pycuda cannot be imported ({exc}): install the gpu extra "

@@ -21,9 +21,13 @@ from typing import TYPE_CHECKING
 
 from convert.catalog import user_cache_dir
 from convert.errors import UserError
+from core.lazy import lazy_import
 
 if TYPE_CHECKING:
+    import pycuda.driver as cuda
     from pycuda.driver import Module
+else:
+    cuda = lazy_import("pycuda.driver")
 
 KERNEL_DIR = Path(__file__).resolve().parent
 # One module per concern; each .cu includes common.cuh.
@@ -132,6 +136,4 @@ def cubin_for(source_name: str, arch: str) -> Path:
 
 def load_module(source_name: str, compute_capability: tuple[int, int]) -> Module:
     """Load one kernel file into the current CUDA context (pycuda must be initialised)."""
-    import pycuda.driver as cuda
-
     return cuda.module_from_file(str(cubin_for(source_name, arch_of(compute_capability))))

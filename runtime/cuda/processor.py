@@ -25,13 +25,14 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from convert.catalog import get_variant
 from convert.errors import UserError
+from core.lazy import lazy_import
 from runtime.backends.base import SegmentationBackend
 from runtime.cuda.buffers import (
     CaptureFrames,
@@ -49,6 +50,11 @@ from runtime.effects.common import css_blur_plan
 from runtime.geometry import FrameGeometry, frame_geometry
 from runtime.processor_protocol import FrameProcessorProtocol, ProcessorDescription
 from runtime.settings import Settings
+
+if TYPE_CHECKING:
+    import pycuda.driver as cuda
+else:
+    cuda = lazy_import("pycuda.driver")
 
 log = logging.getLogger(__name__)
 
@@ -349,8 +355,6 @@ class CudaFrameProcessor:
             started = time.perf_counter()
             backend.enqueue()
             if not same_stream:
-                import pycuda.driver as cuda
-
                 cuda.Context.synchronize()
             self._inference_ms.append((time.perf_counter() - started) * 1e3)
             outputs = backend.device_outputs()
