@@ -46,7 +46,6 @@ from runtime.cuda.compositing import BackgroundImage, composite
 from runtime.cuda.device import Device, open_device
 from runtime.cuda.kernels import TIMING_WINDOW, Kernels
 from runtime.cuda.mask import DeviceLogits, make_mask
-from runtime.effects.common import css_blur_plan
 from runtime.geometry import FrameGeometry, frame_geometry
 from runtime.processor_protocol import FrameProcessorProtocol, ProcessorDescription
 from runtime.settings import Settings
@@ -524,11 +523,6 @@ class CudaFrameProcessor:
                     self.kernels.functions.clear()
             if self._owns_device:
                 self.dev.close()
-
-
-def css_blur_factor(height: int, width: int, sigma: float) -> int:
-    """How many times css_blur shrinks an h x w image (for reports)."""
-    return css_blur_plan(height, width, sigma).factor
 
 
 # The protocol check mypy runs: the CUDA path is a drop-in for the CPU one.
