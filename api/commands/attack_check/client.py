@@ -6,6 +6,7 @@ import http.client
 import ipaddress
 import json
 import socket
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -90,6 +91,24 @@ class Panel:
             cookie = answer.headers.get("set-cookie", "")
             self.cookie = cookie.split(";", 1)[0].split("=", 1)[1] if "=" in cookie else None
         return answer
+
+    def upload(self, filename: str, data: bytes) -> Answer:
+        """`data` posted to the background library as a JPEG upload named `filename`."""
+        boundary = uuid.uuid4().hex
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="{filename}"\r\nContent-Type: image/jpeg\r\n\r\n'
+            ).encode()
+            + data
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        return self.request(
+            "POST",
+            "/api/backgrounds",
+            raw=body,
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
 
     def status(self) -> dict[str, Any]:
         answer = self.request("GET", "/api/status")

@@ -1,12 +1,13 @@
-"""Bad input: out-of-range settings, fuzzed settings, bad uploads, a damaged selected background."""
+"""Bad input: out-of-range and fuzzed settings, hostile uploads, a damaged selected background."""
 
 from __future__ import annotations
 
 import json
-import uuid
+import time
 from typing import Any
 
 from api.commands.attack_check.base import ReplayBase
+from api.commands.attack_check.figures import sample
 
 
 class InputAttacks(ReplayBase):
@@ -84,21 +85,40 @@ class InputAttacks(ReplayBase):
         }
         statuses = {}
         for name, data in cases.items():
-            boundary = uuid.uuid4().hex
-            body = (
-                (
-                    f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
-                    f"Content-Type: image/jpeg\r\n\r\n"
-                ).encode()
-                + data
-                + f"\r\n--{boundary}--\r\n".encode()
-            )
-            answer = self.panel.request(
-                "POST",
-                "/api/backgrounds",
-                raw=body,
-                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-            )
-            statuses[name] = answer.status
+            statuses[name] = self.panel.upload("a.jpg", data).status
         ok = all(400 <= s < 500 for s in statuses.values())
         self.add("hostile uploads", "refused" if ok else "data lost", json.dumps(statuses))
+
+    def damaged_background(self) -> None:
+        if self.args.state_dir is None:
+            self.add("damaged selected background", "skipped", "give --state-dir of the server")
+            return
+        import cv2
+        import numpy as np
+
+        ok, jpeg = cv2.imencode(".jpg", np.full((180, 320, 3), (40, 160, 40), np.uint8))
+        assert ok
+        entry = self.panel.upload("g.jpg", jpeg.tobytes()).json()
+        if not isinstance(entry, dict) or "id" not in entry:
+            self.add("damaged selected background", "skipped", f"upload failed: {entry}")
+            return
+        stored = self.args.state_dir / "backgrounds" / f"{entry['id']}.jpg"
+        try:
+            data = stored.read_bytes()
+            stored.write_bytes(data[: len(data) // 3])  # damaged on disk before it is used
+            self.put(effect="replace", background=entry["id"])
+            time.sleep(2.0)
+            figures = sample(self.panel, max(self.args.sample_seconds, 3.0))
+            health = self.panel.request("GET", "/healthz", session=False).status
+            silent = not figures.fps_out
+            self.add(
+                "damaged selected background",
+                "silenced" if silent else "survived",
+                f"healthz {health}",
+                during=figures,
+            )
+        except OSError as exc:
+            self.add("damaged selected background", "skipped", f"state dir not writable: {exc}")
+        finally:
+            self.restore()
+            self.panel.request("DELETE", f"/api/backgrounds/{entry['id']}")
