@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from convert.engine.builder import BuildProgress, check_dla_core, resolve_precision
+from convert.engine.builder import check_dla_core, resolve_precision
 from convert.engine.ensure import write_engine_files
 from convert.engine.gpu import GpuInfo, has_fast_fp16
 from convert.engine.plan import BuildPlan, TensorRTApi, plan_build
+from convert.engine.progress import BuildProgress
 from convert.engine.sidecar import read_sidecar, sidecar_path
 from convert.engine.tensorrt_api import parse_version
 from convert.errors import UserError
