@@ -12,12 +12,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from convert.atomic import write_atomic
 from convert.errors import UserError
+from core.arrays import U8
 
-U8 = npt.NDArray[np.uint8]
 # 100 megapixels: far beyond any camera frame; bigger pictures are refused, not half-processed.
 MAX_PIXELS = 100_000_000
 

@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 
 from convert.catalog import get_variant
 from convert.errors import UserError
+from core.arrays import F32, I8, U8
 from runtime.backends.base import SegmentationBackend
 from runtime.effects import Compositor
 from runtime.geometry import FrameGeometry, frame_geometry
@@ -23,10 +23,6 @@ from runtime.meters import LatencyMeter
 from runtime.processor_protocol import ProcessorDescription
 from runtime.resample import preprocess
 from runtime.settings import Settings
-
-U8 = npt.NDArray[np.uint8]
-F32 = npt.NDArray[np.float32]
-I8 = npt.NDArray[np.int8]
 
 # Settings whose change needs a new backend (a new model file or session).
 _BACKEND_FIELDS = ("variant", "backend", "threads")

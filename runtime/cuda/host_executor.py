@@ -14,6 +14,10 @@ CUDA driver it keeps a per-thread stack of current contexts and raises on any de
 (allocation, copy, launch, module load, free, synchronise) made without its context current on
 the calling thread, so CI tests the context discipline a Jetson enforces. Pointers handed to a
 launch must lie in a live allocation (an illegal address raises instead of crashing).
+
+Length (over 400 lines): the stand-in mirrors the slice of pycuda the frame path uses (context,
+allocations, pinned memory, events, functions, streams, device), one small class each, and they
+share the context stack; kept together so the whole substitute reads against pycuda at once.
 """
 
 from __future__ import annotations

@@ -15,6 +15,10 @@ Backends: one that exposes device buffers (`DeviceSegmentationBackend`, the Tens
 gets the pre-processed input written straight into its input binding and its logits read where
 they are; any other backend (ONNX Runtime) gets the GPU's pre-processed input copied to the host
 and its logits uploaded.
+
+Length (over 400 lines): one class, because every public method shares the lock and the
+context discipline above; the steps it orders already live in their twin modules, and what is
+left (staging, inference, the settings a new backend needs) reads best next to that discipline.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import numpy.typing as npt
 
 from convert.catalog import get_variant
 from convert.errors import UserError
+from core.arrays import F32, U8
 from core.lazy import lazy_import
 from runtime.backends.base import SegmentationBackend
 from runtime.cuda.buffers import (
@@ -57,8 +62,6 @@ else:
 
 log = logging.getLogger(__name__)
 
-U8 = npt.NDArray[np.uint8]
-F32 = npt.NDArray[np.float32]
 # Output names of the exported model (convert/, runtime/backends/tensorrt).
 SEGMENTS_OUTPUT, PART_HEATMAPS_OUTPUT = "segments", "part_heatmaps"
 # Settings whose change needs a new backend (as runtime.processor).

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from core.arrays import F32
 from runtime.cuda.device import choose_memory_mode
 from runtime.cuda.operators import AxisFilter, css_blur_filters, measure
 from runtime.cuda.tables import Table, tables_from_sampling
@@ -18,8 +19,6 @@ from runtime.effects.common import css_blur
 from runtime.geometry import frame_geometry
 from runtime.mask import feather
 from runtime.resample import preprocess, sigmoid
-
-F32 = npt.NDArray[np.float32]
 
 
 def apply_tables(src: np.ndarray, rows: Table, cols: Table) -> F32:

@@ -5,6 +5,9 @@ same tests run on a GPU through pycuda where one exists (scripts/gpu-check.sh). 
 per effect and tight: where the CPU and GPU compute the same numbers (no blur of the frame) the
 outputs must be identical, so a rounding-rule mismatch fails; where the CPU rounds after each
 OpenCV pass and the GPU once, values may differ by one level.
+
+Length (over 400 lines): one test per kernel and effect against its CPU twin, all on the same
+executor fixtures; tests/cuda/test_quality.py holds issue 14's look and refinements.
 """
 
 from __future__ import annotations
