@@ -3,9 +3,15 @@
 Precedence, lowest first: the settings model's defaults, the TOML file (default
 /etc/bodypix-appliance/config.toml, or $BODYPIX_CONFIG, or --config), environment variables
 named BODYPIX_<KEY> (nested keys with a double underscore: BODYPIX_MASK__OPACITY; lists
-comma-separated: BODYPIX_OUTPUTS=mjpeg://,v4l2loopback:///dev/video10), command-line flags.
-Everything is validated by runtime.settings.Settings; a bad value is reported with the key,
-where it came from and the allowed values.
+comma-separated: BODYPIX_OUTPUTS=mjpeg://,v4l2loopback:///dev/video10, or a JSON array),
+command-line flags. Everything is validated by runtime.settings.Settings; a bad value is
+reported with the key, where it came from and the allowed values.
+
+The layering is pydantic-settings': a TOML source, an environment source (prefix, nested
+delimiter) and the flags as init values, in the priority order `settings_customise_sources`
+gives. `Settings` itself stays a plain model (the panel validates requests and settings.json
+with it, and those must never pick up the environment): the settings class that reads the
+sources exists only inside `load_settings`.
 """
 
 from __future__ import annotations
@@ -19,6 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from convert.errors import UserError
 from runtime.settings import Settings
@@ -31,6 +45,7 @@ else:  # pragma: no cover - Python 3.10 (JetPack 6)
 DEFAULT_CONFIG_PATH = Path("/etc/bodypix-appliance/config.toml")
 CONFIG_ENV = "BODYPIX_CONFIG"
 ENV_PREFIX = "BODYPIX_"
+NESTED_DELIMITER = "__"
 
 
 def config_path(explicit: str | Path | None, environ: Mapping[str, str] | None = None) -> Path:
@@ -39,30 +54,6 @@ def config_path(explicit: str | Path | None, environ: Mapping[str, str] | None =
     if explicit:
         return Path(explicit)
     return Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else DEFAULT_CONFIG_PATH
-
-
-def read_config_file(path: Path, required: bool) -> dict[str, Any]:
-    """The TOML table in `path`; {} when it is missing and not required."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        if required:
-            raise UserError(
-                f"Config file {path} does not exist; create it (see README, section pipeline) or drop --config."
-            ) from None
-        return {}
-    except (PermissionError, IsADirectoryError, UnicodeDecodeError) as exc:
-        raise UserError(
-            f"Config file {path} cannot be read ({exc.__class__.__name__}); make it a UTF-8 text file readable by the service user."
-        ) from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"Config file {path} is not valid TOML ({exc}); fix that line.") from None
-
-
-def _field_types(model: type[BaseModel]) -> dict[str, Any]:
-    return {name: info.annotation for name, info in model.model_fields.items()}
 
 
 def _is_sequence(annotation: Any) -> bool:
@@ -76,35 +67,6 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     return None
-
-
-def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, tuple[Any, str]]:
-    """Settings from BODYPIX_<KEY> variables, as {dotted key: (value, variable name)}.
-
-    Other BODYPIX_ variables (BODYPIX_MODEL_MIRROR, ...) belong to other parts and are skipped.
-    """
-    environ = os.environ if environ is None else environ
-    found: dict[str, tuple[Any, str]] = {}
-    fields = _field_types(Settings)
-    for var, raw in environ.items():
-        if not var.startswith(ENV_PREFIX) or var == CONFIG_ENV:
-            continue
-        parts = var[len(ENV_PREFIX) :].lower().split("__")
-        annotation = fields.get(parts[0])
-        if annotation is None:
-            continue
-        if len(parts) == 2:
-            sub = _submodel(annotation)
-            if sub is None or parts[1] not in sub.model_fields:
-                continue
-            annotation = sub.model_fields[parts[1]].annotation
-        elif len(parts) != 1 or _submodel(annotation) is not None:
-            continue
-        value: Any = raw
-        if _is_sequence(annotation):
-            value = [item.strip() for item in raw.split(",") if item.strip()]
-        found[".".join(parts)] = (value, var)
-    return found
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -130,6 +92,114 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
+# --- the sources; each also says where a dotted key came from, for error messages ------------
+
+
+class _ConfigFile(TomlConfigSettingsSource):
+    """The TOML file; a missing one is an error only when it was asked for by name."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path, required: bool) -> None:
+        self.path = path
+        if not path.exists():
+            if required:
+                raise UserError(
+                    f"Config file {path} does not exist; create it (see README, section pipeline) or drop --config."
+                )
+        elif not path.is_file():
+            # pydantic-settings would skip it silently: a folder where the file should be is a mistake.
+            raise UserError(
+                f"Config file {path} cannot be read (IsADirectoryError); make it a UTF-8 text file readable by the service user."
+            )
+        super().__init__(settings_cls, toml_file=path)
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            return super()._read_file(file_path)
+        except (PermissionError, UnicodeDecodeError) as exc:
+            raise UserError(
+                f"Config file {self.path} cannot be read ({exc.__class__.__name__}); make it a UTF-8 text file readable by the service user."
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(
+                f"Config file {self.path} is not valid TOML ({exc}); fix that line."
+            ) from None
+
+    def origin(self, key: str) -> str:
+        return f"config file {self.path}"
+
+
+class _Environment(EnvSettingsSource):
+    """BODYPIX_<KEY> variables from `environ`; lists comma-separated (or a JSON array).
+
+    Other BODYPIX_ variables (BODYPIX_MODEL_MIRROR, ...) belong to other parts and are skipped:
+    only the settings' own names are looked up. Names match case-insensitively.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(
+            settings_cls,
+            case_sensitive=False,
+            env_prefix=ENV_PREFIX,
+            env_nested_delimiter=NESTED_DELIMITER,
+        )
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): value for name, value in self._environ.items()}
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        # pydantic-settings reads lists as JSON only; URIs never start with '[', so a value that
+        # does not is the documented comma-separated form.
+        if (
+            field is not None
+            and _is_sequence(field.annotation)
+            and isinstance(value, str)
+            and not value.lstrip().startswith("[")
+        ):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return super().decode_complex_value(field_name, field, value)
+
+    def prepare_field_value(
+        self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool
+    ) -> Any:
+        try:
+            return super().prepare_field_value(field_name, field, value, value_is_complex)
+        except ValueError as exc:  # json.JSONDecodeError of a list or a nested table
+            name = ENV_PREFIX + field_name.upper()
+            given = [v for v in self._environ if v.upper().startswith(name)]
+            raise UserError(
+                f"Environment variable {' or '.join(sorted(given)) or name} cannot be read ({exc}); write lists comma-separated (a,b) or as a JSON array, and nested keys one by one ({name}{NESTED_DELIMITER}KEY=value)."
+            ) from None
+
+    def origin(self, key: str) -> str:
+        # mask.opacity came from BODYPIX_MASK__OPACITY, or from a JSON BODYPIX_MASK.
+        parts = key.upper().split(".")
+        by_upper = {name.upper(): name for name in self._environ}
+        for end in range(len(parts), 0, -1):
+            name = ENV_PREFIX + NESTED_DELIMITER.join(parts[:end])
+            if name in by_upper:
+                return f"environment variable {by_upper[name]}"
+        return "the environment"
+
+
+def _flag_origin(key: str) -> str:
+    return f"option --{key.replace('_', '-')}"
+
+
+def _origins(
+    sources: tuple[PydanticBaseSettingsSource, ...],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The merged values by dotted key and the source each came from (highest priority wins)."""
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for source in reversed(sources):
+        # The init values (pydantic-settings' own InitSettingsSource) are the flags.
+        describe = getattr(source, "origin", _flag_origin)
+        for key, value in _flatten(source()).items():
+            values[key], origin[key] = value, describe(key)
+    return values, origin
+
+
 def load_settings(
     path: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -139,22 +209,42 @@ def load_settings(
 
     `overrides` keys are field names, dotted for nested ones ("mask.opacity").
     """
-    environ = os.environ if environ is None else environ
-    file = config_path(path, environ)
-    required = bool(path) or bool(environ.get(CONFIG_ENV))
-    values: dict[str, Any] = {}
-    origin: dict[str, str] = {}
-    for key, value in _flatten(read_config_file(file, required)).items():
-        values[key], origin[key] = value, f"config file {file}"
-    for key, (value, var) in env_overrides(environ).items():
-        values[key], origin[key] = value, f"environment variable {var}"
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            values[key], origin[key] = value, f"option --{key.replace('_', '-')}"
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    file = config_path(path, env)
+    required = bool(path) or bool(env.get(CONFIG_ENV))
+    flags = _nest({key: value for key, value in (overrides or {}).items() if value is not None})
+    used: list[tuple[PydanticBaseSettingsSource, ...]] = []
+
+    # Built per call: the file and the environment are this call's, and nothing is cached.
+    class Layered(BaseSettings, Settings):
+        # Keys in the file and flags are exact; environment names match case-insensitively.
+        model_config = SettingsConfigDict(case_sensitive=True)
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            # Highest priority first: flags (the init values), then the environment, the file.
+            sources = (
+                init_settings,
+                _Environment(settings_cls, env),
+                _ConfigFile(settings_cls, file, required),
+            )
+            used.append(sources)
+            return sources
+
     try:
-        return Settings.model_validate(_nest(values))
+        loaded = Layered(**flags)
     except ValidationError as exc:
+        values, origin = _origins(used[-1]) if used else ({}, {})
         raise UserError(describe_validation_error(exc, origin, values)) from None
+    # A plain Settings, as everywhere else (the panel compares and persists it).
+    return Settings.model_validate(loaded.model_dump(exclude_unset=True))
 
 
 def _error_key(error: Any, values: Mapping[str, Any]) -> list[str]:

@@ -4,6 +4,22 @@ Written with V4L2 ioctls directly (ctypes + fcntl) rather than pyvirtualcam, bec
 format must be YUYV (what Chrome, Firefox, Zoom and Teams accept) and be set with
 VIDIOC_S_FMT before the first frame, and every failure must be explained in one sentence:
 pyvirtualcam converts to I420 and reports failures as generic errors.
+
+Why our own ctypes structures and not linuxpy (checked linuxpy 0.25.0 for issue 16): its
+`linuxpy.video` covers what this writer needs. `raw.v4l2_format`, `raw.v4l2_pix_format` and
+`raw.v4l2_capability` have the kernel layout (208, 48 and 104 bytes, as ours); `raw.IOC.S_FMT`,
+`raw.IOC.G_FMT`, `raw.IOC.QUERYCAP`, `raw.PixelFormat.YUYV`, `raw.BufType.VIDEO_OUTPUT`,
+`raw.Field.NONE`, `raw.Colorspace.SRGB`, `raw.Capability.VIDEO_OUTPUT` / `DEVICE_CAPS` are
+there; `device.set_raw_format(fd, fmt)` issues VIDIOC_S_FMT with a request we fill (its
+`set_format` / `VideoOutput.set_format` leave field and colorspace to the driver),
+`device.read_capabilities(fd)` VIDIOC_QUERYCAP, and `Device.write()` write() I/O (its
+`VideoOutput` helper would also STREAMON and pick mmap I/O when the driver offers STREAMING,
+which v4l2loopback does, so only those lower-level calls would fit). It is not used because:
+(1) linuxpy is GPL-3.0-or-later and this project is Apache-2.0, so making it a dependency is a
+licensing decision for the project, not a refactoring; (2) it ships no py.typed marker, so
+mypy treats it as untyped and would check none of these calls. What stays here is the subset
+of linux/videodev2.h we use; tests/pipeline/test_v4l2loopback.py pins its layout and ioctl
+numbers to the header.
 """
 
 from __future__ import annotations
