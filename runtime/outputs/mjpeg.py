@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -32,6 +33,10 @@ class MjpegOutput(FrameOutput):
         self._jpeg_seq = 0
         self._encodes = 0
         self._last_read = 0.0
+        # On demand (runtime.pipeline.demand): a read wakes an idle pipeline; `viewers` counts
+        # the streams waiting for the next frame now.
+        self.on_read: Callable[[], None] | None = None
+        self.viewers = 0
 
     @property
     def description(self) -> str:
@@ -64,19 +69,32 @@ class MjpegOutput(FrameOutput):
         """(sequence number, JPEG bytes) of the newest frame, or None before the first frame."""
         with self._cond:
             self._last_read = time.monotonic()
-            return self._encoded_locked()
+            latest = self._encoded_locked()
+        self._notify_read()
+        return latest
 
     def wait_next(self, after_seq: int, timeout: float) -> tuple[int, bytes] | None:
         """Block until a frame newer than `after_seq` exists (or `timeout` s); None on timeout."""
         deadline = time.monotonic() + timeout
+        self._notify_read()
         with self._cond:
             self._last_read = time.monotonic()
-            while self._seq <= after_seq:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                self._cond.wait(remaining)
-            return self._encoded_locked()
+            self.viewers += 1
+            try:
+                while self._seq <= after_seq:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    self._cond.wait(remaining)
+                return self._encoded_locked()
+            finally:
+                self.viewers -= 1
+                self._last_read = time.monotonic()
+
+    def _notify_read(self) -> None:
+        callback = self.on_read
+        if callback is not None:
+            callback()
 
     def _encoded_locked(self) -> tuple[int, bytes] | None:
         if self._frame is None:

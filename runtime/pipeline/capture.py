@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from runtime.pipeline.common import log, one_line
+from runtime.pipeline.demand import Demand
 from runtime.pipeline.mailbox import LatestFrame
 from runtime.pipeline.status import PipelineCounters, PipelineMeters
 from runtime.settings import Settings
@@ -35,6 +36,7 @@ class CaptureWorker:
         self._notifier = notifier
         self._stop = stop
         self.source_dirty = threading.Event()  # reopen with the current settings
+        self.demand: Demand | None = None  # on demand: set by the pipeline
 
     def run(self) -> None:
         source: FrameSource | None = None
@@ -42,6 +44,18 @@ class CaptureWorker:
         counters = self._counters
         try:
             while not self._stop.is_set():
+                # On demand (demand.py): idle_camera = "close" frees the camera while idle.
+                demand = self.demand
+                if demand is not None and not demand.camera_wanted():
+                    if source is not None:
+                        source.close()
+                        source = None
+                        log.info("camera closed while idle")
+                    counters.camera_state = "idle"
+                    demand.wait_for_change(0.25)
+                    if demand.camera_wanted():
+                        counters.camera_state = "starting"
+                    continue
                 if self.source_dirty.is_set() and source is not None:
                     source.close()
                     source = None
@@ -76,9 +90,11 @@ class CaptureWorker:
                     backoff = min(backoff * 2, RECONNECT_BACKOFF_S[1])
                     continue
                 now = time.monotonic()
-                self._frames.put(image, now)
                 counters.frames_in += 1
                 self._meters.fps_in.tick(now)
+                if demand is not None and not demand.segmenting():
+                    continue  # on demand: idle keeps the camera streaming; nobody needs frames
+                self._frames.put(image, now)
         finally:
             if source is not None:
                 source.close()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.pipeline.common import log, one_line
+from runtime.pipeline.demand import Demand
 from runtime.pipeline.mailbox import CapturedFrame, LatestFrame
 from runtime.pipeline.processor_slot import ProcessorSlot
 from runtime.pipeline.status import PipelineCounters, PipelineMeters
@@ -52,6 +53,7 @@ class MaskWorker:
         self._latest: FrameMask | None = None
         self._inferring_seq = 0
         self.last_progress = time.monotonic()  # last mask, for the watchdog
+        self.demand: Demand | None = None  # on demand: set by the pipeline
 
     def wake(self) -> None:
         with self._cond:
@@ -61,11 +63,21 @@ class MaskWorker:
         last_seq = 0
         failures = 0
         slot = self._slot
+        paused = False
         while not self._stop.is_set():
+            # On demand (demand.py): no segmentation while idle; a wake segments only frames
+            # that show the room now, and forgets the smoothing of the masks from before.
+            demand = self.demand
+            if demand is not None and not demand.segmenting():
+                paused = True
+                demand.wait_for_change(0.25)
+                continue
             item = self._frames.wait_newer(last_seq, timeout=0.2)
             if item is None:
                 continue
             last_seq = item.seq
+            if demand is not None and not demand.fresh(item.arrived):
+                continue
             size = (item.image.shape[0], item.image.shape[1])
             slot.frame_size = size
             with slot.lock:
@@ -85,6 +97,9 @@ class MaskWorker:
                         )
                         slot.request_build(self._settings(), frame_size=size, interim=True)
                     continue
+                if paused:  # on demand: the EMA must not blend in a mask from before the idle
+                    paused = False
+                    loaded.processor.reset_smoothing()
                 self._inferring_seq = item.seq
                 started = time.monotonic()
                 try:
