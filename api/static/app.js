@@ -130,6 +130,7 @@ async function pollStatus() {
     if (s.latency_ms && s.latency_ms.segment) parts.push(`segment ${fmt(s.latency_ms.segment, 0)} ms`);
     if (s.glass_to_glass_ms) parts.push(`latency ${fmt(s.glass_to_glass_ms, 0)} ms`);
     parts.push(`${s.dropped_frames} dropped`);
+    if (s.demand_state === "idle") parts.push("idle: nobody watching");  // issue 17
     if (s.last_error) parts.push(`⚠ ${s.last_error}`);
     $("#status").textContent = parts.join(" · ");
   } catch (err) {
