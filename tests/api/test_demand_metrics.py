@@ -9,12 +9,14 @@ from runtime.pipeline import PipelineStatus
 
 
 def test_idle_state_time_and_readers_are_exported() -> None:
-    status = PipelineStatus(
-        state="running",
-        demand_state="idle",
-        idle_seconds_total=42.5,
-        readers=0,
-        readers_detail={"virtual_camera": 0, "preview": 0, "recording": 0},
+    status = PipelineStatus.model_validate(
+        {
+            "state": "running",
+            "demand_state": "idle",
+            "idle_seconds_total": 42.5,
+            "readers": 0,
+            "readers_detail": {"virtual_camera": 0, "preview": 0, "recording": 0},
+        }
     )
     text = generate_latest(PanelMetrics(lambda: status).registry).decode()
     assert 'bodypix_demand_state{state="idle"} 1.0' in text
