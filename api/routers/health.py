@@ -13,11 +13,13 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz")
 def healthz(panel: PanelDep) -> JSONResponse:
-    """200 while the pipeline runs (even when the camera is away: it reconnects), else 503."""
+    """200 while frames go out (or the camera is away: it reconnects); 503 when stopped, or
+    when frames arrive but none has gone out for a while, with the reason."""
     status = panel.pipeline.status()
-    healthy = status.state in ("starting", "running")
+    healthy = status.healthy
     body = {
-        "status": "ok" if healthy else "stopped",
+        "status": "ok" if healthy else "unhealthy",
+        "reason": status.health,
         "pipeline": status.state,
         "camera": status.camera_state,
         "processor": status.processor_state,

@@ -2,7 +2,9 @@
 
 The output thread only stores a reference to the frame (free); the JPEG is encoded on the
 first read of each new frame, once, and shared by every reader. So nothing is encoded while
-nobody watches, and a preview never slows the pipeline down.
+nobody watches, and a preview never slows the pipeline down: the encode runs outside the lock
+`write()` takes (an encode takes longer than a frame interval at 1080p60 here, at 720p on a
+Jetson), under a second lock that only readers wait on.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ class MjpegOutput(FrameOutput):
         self.uri = uri
         self.quality = int(min(max(quality, 10), 100))
         self.max_width = int(max_width)  # 0 = full size; else downscale the preview
-        self._cond = threading.Condition()
+        self._cond = threading.Condition()  # frame, sequence, cached JPEG, options
+        self._encode_lock = threading.Lock()  # one encode at a time: each frame encoded once
+        self._options = 0  # bumped by configure(): a JPEG encoded before is not cached
         self._seq = 0
         self._frame: BGRFrame | None = None
         self._jpeg: bytes | None = None
@@ -57,19 +61,19 @@ class MjpegOutput(FrameOutput):
             self.quality = int(min(max(quality, 10), 100))
             self.max_width = int(max(max_width, 0))
             self._jpeg = None  # re-encode the current frame with the new options
+            self._options += 1
 
     def write(self, frame: BGRFrame) -> None:
         with self._cond:
             self._frame = frame  # the pipeline never mutates a frame after handing it over
             self._seq += 1
-            self._jpeg = None
             self._cond.notify_all()
 
     def latest(self) -> tuple[int, bytes] | None:
         """(sequence number, JPEG bytes) of the newest frame, or None before the first frame."""
         with self._cond:
             self._last_read = time.monotonic()
-            latest = self._encoded_locked()
+        latest = self._encoded()
         self._notify_read()
         return latest
 
@@ -86,33 +90,54 @@ class MjpegOutput(FrameOutput):
                     if remaining <= 0:
                         return None
                     self._cond.wait(remaining)
-                return self._encoded_locked()
             finally:
                 self.viewers -= 1
                 self._last_read = time.monotonic()
+        return self._encoded()
 
     def _notify_read(self) -> None:
         callback = self.on_read
         if callback is not None:
             callback()
 
-    def _encoded_locked(self) -> tuple[int, bytes] | None:
-        if self._frame is None:
-            return None
-        if self._jpeg is None or self._jpeg_seq != self._seq:
-            frame = self._frame
-            if self.max_width and frame.shape[1] > self.max_width:
-                height = max(1, round(frame.shape[0] * self.max_width / frame.shape[1]))
-                small = cv2.resize(frame, (self.max_width, height), interpolation=cv2.INTER_AREA)
-                frame = np.asarray(small, dtype=np.uint8)
-            ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-            if not ok:  # cannot happen for a valid uint8 BGR frame; keep the previous JPEG
-                return (self._jpeg_seq, self._jpeg) if self._jpeg is not None else None
-            self._jpeg = np.asarray(buf).tobytes()
-            self._jpeg_seq = self._seq
-            self._encodes += 1
-        return self._jpeg_seq, self._jpeg
+    def _cached_locked(self) -> tuple[int, bytes] | None:
+        if self._jpeg is not None and self._jpeg_seq == self._seq:
+            return self._jpeg_seq, self._jpeg
+        return None
+
+    def _encoded(self) -> tuple[int, bytes] | None:
+        """(seq, JPEG) of the newest frame, encoding it if no reader did yet."""
+        with self._cond:
+            if self._frame is None:
+                return None
+            cached = self._cached_locked()
+        if cached is not None:
+            return cached
+        with self._encode_lock:
+            with self._cond:  # another reader may have encoded it while we waited
+                cached = self._cached_locked()
+                frame, seq, options = self._frame, self._seq, self._options
+                quality, max_width = self.quality, self.max_width
+            if cached is not None or frame is None:
+                return cached
+            jpeg = _encode(frame, quality, max_width)  # write() is free meanwhile
+            with self._cond:
+                if jpeg is None:  # cannot happen for a valid uint8 BGR frame: the last one
+                    return (self._jpeg_seq, self._jpeg) if self._jpeg is not None else None
+                if options == self._options and seq >= self._jpeg_seq:
+                    self._jpeg, self._jpeg_seq = jpeg, seq
+                self._encodes += 1
+            return seq, jpeg
 
     def close(self) -> None:
         with self._cond:
             self._cond.notify_all()
+
+
+def _encode(frame: BGRFrame, quality: int, max_width: int) -> bytes | None:
+    if max_width and frame.shape[1] > max_width:
+        height = max(1, round(frame.shape[0] * max_width / frame.shape[1]))
+        small = cv2.resize(frame, (max_width, height), interpolation=cv2.INTER_AREA)
+        frame = np.asarray(small, dtype=np.uint8)
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return np.asarray(buf).tobytes() if ok else None

@@ -6,9 +6,12 @@ black picture, or drop the camera; so while processing stalls the last frame is 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+
+log = logging.getLogger(__name__)
 
 
 class IdleRepeater:
@@ -22,6 +25,7 @@ class IdleRepeater:
         self._last: bytes | None = None
         self._last_at = 0.0
         self.repeats = 0
+        self.name = name
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -32,19 +36,28 @@ class IdleRepeater:
             self._send(payload)
 
     def _run(self) -> None:
+        logged: set[str] = set()
         while not self._stop.wait(self.interval / 2):
-            with self._lock:
-                due = (
-                    self._last is not None
-                    and time.monotonic() - self._last_at >= 1.5 * self.interval
-                )
-                if due and self._last is not None:
-                    try:
-                        self._send(self._last)
-                    except OSError:
-                        continue  # the next submit() reports device errors
-                    self._last_at = time.monotonic()
-                    self.repeats += 1
+            try:
+                self._repeat_if_due()
+            except Exception as exc:  # the thread must outlive any error: it is the fallback
+                # Device errors (OSError) reach the writer through the next submit() anyway.
+                key = f"{type(exc).__name__}: {exc}"
+                if key not in logged and len(logged) < 20:
+                    logged.add(key)
+                    log.warning(
+                        "%s: repeating the last frame failed (%s); continuing", self.name, key
+                    )
+
+    def _repeat_if_due(self) -> None:
+        with self._lock:
+            due = self._last is not None and time.monotonic() - self._last_at >= 1.5 * self.interval
+            if due and self._last is not None:
+                try:
+                    self._send(self._last)
+                finally:
+                    self._last_at = time.monotonic()  # a failing device is retried a frame later
+                self.repeats += 1
 
     def close(self) -> None:
         self._stop.set()

@@ -14,7 +14,13 @@
   and its meters are in `status`.
 """
 
-from runtime.pipeline.core import INFERENCE_STALL_S, OUTPUT_FIELDS, SOURCE_FIELDS, Pipeline
+from runtime.pipeline.core import (
+    INFERENCE_STALL_S,
+    OUTPUT_FIELDS,
+    OUTPUT_STALL_S,
+    SOURCE_FIELDS,
+    Pipeline,
+)
 from runtime.pipeline.mailbox import CapturedFrame, LatestFrame
 from runtime.pipeline.mask_worker import MAX_SEGMENT_FAILURES, FrameMask
 from runtime.pipeline.processor_slot import (
@@ -38,6 +44,7 @@ __all__ = [
     "INFERENCE_STALL_S",
     "MAX_SEGMENT_FAILURES",
     "OUTPUT_FIELDS",
+    "OUTPUT_STALL_S",
     "PROCESSOR_FIELDS",
     "SOURCE_FIELDS",
     "CameraState",

@@ -6,9 +6,11 @@ import threading
 import time
 from collections.abc import Callable
 
+from runtime.outputs.base import BGRFrame
 from runtime.pipeline.common import log, one_line
 from runtime.pipeline.demand import Demand
-from runtime.pipeline.mailbox import LatestFrame
+from runtime.pipeline.mailbox import BufferHold, CaptureBuffers, LatestFrame, allocate_plain
+from runtime.pipeline.processor_slot import ProcessorSlot
 from runtime.pipeline.status import PipelineCounters, PipelineMeters
 from runtime.settings import Settings
 from runtime.sources import FrameSource, open_source
@@ -23,6 +25,8 @@ class CaptureWorker:
     def __init__(
         self,
         frames: LatestFrame,
+        buffers: CaptureBuffers,
+        slot: ProcessorSlot,
         counters: PipelineCounters,
         meters: PipelineMeters,
         settings: Callable[[], Settings],
@@ -30,6 +34,8 @@ class CaptureWorker:
         stop: threading.Event,
     ) -> None:
         self._frames = frames
+        self._buffers = buffers
+        self._slot = slot
         self._counters = counters
         self._meters = meters
         self._settings = settings
@@ -42,6 +48,7 @@ class CaptureWorker:
         source: FrameSource | None = None
         backoff = RECONNECT_BACKOFF_S[0]
         counters = self._counters
+        size = (0, 0)
         try:
             while not self._stop.is_set():
                 # On demand (demand.py): idle_camera = "close" frees the camera while idle.
@@ -79,25 +86,54 @@ class CaptureWorker:
                     counters.source_info = info
                     counters.camera_state = "running"
                     backoff = RECONNECT_BACKOFF_S[0]
+                    size = (info.height, info.width)
                     log.info("source open: %s", info.summary())
+                buffer, hold = self._buffer(size)
                 try:
-                    image = source.read()
+                    image = source.read_into(buffer)
                 except Exception as exc:  # any source failure: show it, retry, never die
+                    if hold is not None:
+                        hold.release()
                     source.close()
                     source = None
                     self._camera_lost(one_line(exc), backoff)
                     self._sleep_before_retry(backoff)
                     backoff = min(backoff * 2, RECONNECT_BACKOFF_S[1])
                     continue
+                if image is not buffer:  # the source delivers another size than it said
+                    if hold is not None:
+                        hold.release()
+                    hold = None
+                    size = (image.shape[0], image.shape[1])
                 now = time.monotonic()
+                counters.last_frame_in = now
                 counters.frames_in += 1
                 self._meters.fps_in.tick(now)
                 if demand is not None and not demand.segmenting():
-                    continue  # on demand: idle keeps the camera streaming; nobody needs frames
-                self._frames.put(image, now)
+                    # On demand: idle keeps the camera streaming; nobody needs its frames.
+                    if hold is not None:
+                        hold.release()
+                    continue
+                self._frames.put(image, now, hold)
         finally:
             if source is not None:
                 source.close()
+
+    def _buffer(self, size: tuple[int, int]) -> tuple[BGRFrame, BufferHold | None]:
+        """A free capture buffer of the current processor (held for us)."""
+        loaded = self._slot.current
+        if loaded is None:
+            return self._buffers.acquire(0, size, allocate_plain)
+        processor = loaded.processor
+
+        def allocate(height: int, width: int, count: int) -> list[BGRFrame]:
+            try:
+                return processor.capture_frames(height, width, count)
+            except Exception as exc:  # capture must go on: plain memory then
+                log.warning("capture buffers of the processor unavailable: %s", one_line(exc))
+                return allocate_plain(height, width, count)
+
+        return self._buffers.acquire(loaded.generation, size, allocate)
 
     def _sleep_before_retry(self, seconds: float) -> None:
         """Backoff that ends early on stop() or when the source setting changes."""
@@ -113,5 +149,6 @@ class CaptureWorker:
         if counters.camera_state != "unavailable":
             log.warning("camera unavailable (reconnecting): %s", reason)
         counters.camera_state = "unavailable"
+        self._frames.clear()  # its buffer belongs to a processor that may be replaced meanwhile
         counters.last_error = f"camera unavailable: {reason}"
         self._notifier.status(f"camera unavailable, retrying in {retry_in:g} s")

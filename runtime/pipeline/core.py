@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import PurePath
 from typing import Literal
 
-from runtime.outputs import MjpegOutput
+import numpy as np
+
+from runtime.outputs import FrameOutput, MjpegOutput
 from runtime.outputs.base import BGRFrame
 from runtime.outputs.status_card import status_card
 from runtime.pipeline.capture import CaptureWorker
 from runtime.pipeline.common import close_quietly, log, one_line
 from runtime.pipeline.demand import Demand
-from runtime.pipeline.mailbox import CapturedFrame, LatestFrame
+from runtime.pipeline.mailbox import CaptureBuffers, CapturedFrame, LatestFrame
 from runtime.pipeline.mask_worker import MaskWorker
 from runtime.pipeline.outputs import OutputSet
 from runtime.pipeline.processor_slot import (
@@ -30,6 +33,9 @@ from runtime.systemd_notify import SystemdNotifier
 SOURCE_FIELDS = frozenset({"source", "width", "height", "fps"})
 OUTPUT_FIELDS = frozenset({"outputs", "width", "height", "fps"})
 INFERENCE_STALL_S = 10.0  # no mask for this long while frames arrive: withhold the watchdog
+# Frames arrive but no processed frame went out for this long: not healthy (/healthz 503, no
+# watchdog), so a silent appliance is noticed and systemd restarts it.
+OUTPUT_STALL_S = 5.0
 
 
 class Pipeline:
@@ -50,14 +56,18 @@ class Pipeline:
         self._counters = PipelineCounters()
         self._meters = PipelineMeters()
         self._frames = LatestFrame()
+        self._buffers = CaptureBuffers()
         self._slot = ProcessorSlot(
             processor_factory or default_processor_factory, self._counters, self._stop
         )
+        self._retiring: list[LoadedProcessor] = []  # replaced, closed once no buffer is held
         self._masks = MaskWorker(
             self._frames, self._slot, self._counters, self._meters, self._get_settings, self._stop
         )
         self._capture = CaptureWorker(
             self._frames,
+            self._buffers,
+            self._slot,
             self._counters,
             self._meters,
             self._get_settings,
@@ -70,6 +80,7 @@ class Pipeline:
         self._demand = Demand(settings, self.mjpeg, self._stop)
         self._masks.demand = self._capture.demand = self._demand
         self._started_at: float | None = None
+        self._unreadable_background: str | None = None  # replaced by blur until changed
         self._state: Literal["starting", "running", "stopped"] = "stopped"
 
     # ----------------------------------------------------------------- public API
@@ -87,6 +98,7 @@ class Pipeline:
             return
         self._stop.clear()
         self._started_at = time.monotonic()
+        self._counters.last_frame_out = self._started_at
         self._state = "starting"
         self._counters.camera_state = "starting"
         self._slot.request_build(self._settings)
@@ -116,10 +128,19 @@ class Pipeline:
         # The output and capture threads close what they opened; this covers a thread that
         # never got that far.
         self._outputs.close()
+        self._frames.clear()
+        for loaded in self._retiring:
+            close_quietly(loaded.processor)
+        self._retiring = []
         self._slot.close()
         self.mjpeg.close()
         self._state = "stopped"
         self._counters.camera_state = "stopped"
+
+    def attach_output(self, output: FrameOutput) -> None:
+        """Write every frame to `output` too (embedding applications, tests); the caller
+        closes it. Like every output it may keep the frames it is given."""
+        self._outputs.attach(output)
 
     def apply_settings(self, settings: Settings) -> None:
         """Apply new settings between frames; raises UserError for an unusable source/output."""
@@ -138,6 +159,10 @@ class Pipeline:
                 self._capture.source_dirty.set()
             if changed & OUTPUT_FIELDS:
                 self._outputs.dirty = True
+            if changed & {"effect", "background"}:
+                # Another background (or the same one re-chosen) is tried again.
+                self._unreadable_background = None
+                self._counters.notices.pop("background", None)
             self._outputs.configure_mjpeg(settings)
             self._demand.configure(settings)
             self._slot.request_update(settings)  # the output thread applies it between frames
@@ -153,6 +178,7 @@ class Pipeline:
         meters = self._meters
         demand = self._demand
         readers = demand.readers()
+        healthy, health = self._health()
         return PipelineStatus(
             state=self._state,
             backend=loaded.description.backend if loaded else None,
@@ -181,6 +207,9 @@ class Pipeline:
             frames_segmented=counters.frames_segmented,
             uptime_s=round(time.monotonic() - self._started_at, 1) if self._started_at else 0.0,
             last_error=counters.last_error or demand.error,
+            healthy=healthy,
+            health=health,
+            notices=list(counters.notices.values()),
             demand_state=demand.state,
             idle_seconds_total=demand.idle_seconds_total(),
             readers=readers.total,
@@ -217,10 +246,11 @@ class Pipeline:
         (outputs.repeater), so a stall here never starves the meeting app.
         """
         self._outputs.reopen_if_needed(settings)
-        replaced = self._slot.swap_between_frames(self._settings)
+        replaced = self._slot.swap_between_frames(self._effective(self._settings))
         if replaced is not None:
-            close_quietly(replaced.processor)
-        if not self._inference_stalled():
+            self._retiring.append(replaced)
+        self._close_retired()
+        if self._health()[0] and not self._inference_stalled():
             self._notifier.watchdog()
         counters = self._counters
         # On demand (demand.py): while idle, only the paused card, at a low rate.
@@ -232,15 +262,24 @@ class Pipeline:
                 self._outputs.write(card, settings)
             demand.wait_for_change(min(0.5, demand.seconds_to_next_hold()))
             return last_seq, last_card_at
-        item = self._frames.wait_newer(last_seq, timeout=interval, consume=True)
+        taken = self._frames.wait_newer(last_seq, timeout=interval, consume=True)
         now = time.monotonic()
-        if item is not None:
-            out, processed = self._compose(item, settings)
+        if taken is not None:
+            item = taken.frame
+            try:
+                out, processed = self._compose(item, settings)
+                if np.may_share_memory(out, item.image):
+                    # Outputs may keep what they are given (the preview does) and capture
+                    # reuses its buffers: they get a frame of their own.
+                    out = out.copy()
+            finally:
+                taken.done()
             self._outputs.write(out, settings)
             done = time.monotonic()
             if processed:
                 self._state = "running"
                 counters.frames_out += 1
+                counters.last_frame_out = done
                 self._meters.fps_out.tick(done)
                 info = counters.source_info
                 camera_s = 1.0 / info.fps if info and info.fps > 0 else interval
@@ -259,6 +298,59 @@ class Pipeline:
                 self._notifier.ready("camera unavailable, reconnecting")
             return last_seq, now
         return last_seq, last_card_at
+
+    def _close_retired(self) -> None:
+        """Close replaced processors once no capture buffer of theirs is held."""
+        for loaded in list(self._retiring):
+            if self._buffers.release_generation(loaded.generation):
+                self._retiring.remove(loaded)
+                close_quietly(loaded.processor)
+
+    def _health(self) -> tuple[bool, str]:
+        """(healthy, why): healthy means frames go out, or there is a reason none can."""
+        if self._state == "stopped":
+            return False, "the pipeline is stopped"
+        counters = self._counters
+        if self._demand.state == "idle":  # on demand: no processed frames on purpose
+            return True, "idle: nobody watching"
+        if counters.camera_state != "running":
+            # No frames to send: the outputs show the "camera unavailable" card meanwhile.
+            return True, f"camera {counters.camera_state}"
+        now = time.monotonic()
+        if now - counters.last_frame_in > OUTPUT_STALL_S:
+            return True, "no frames from the camera"
+        if self._slot.current is None and self._slot.state == "loading":
+            return True, "preparing the model"
+        silent = now - max(counters.last_frame_out, self._slot.swapped_at, self._demand.woke_at)
+        if silent > OUTPUT_STALL_S:
+            # No error text: /healthz answers without a login and errors may name host files.
+            return False, (
+                f"frames arrive but none has gone out for {silent:.0f} s "
+                f"(segmentation {self._slot.state}; the panel status has the last error)"
+            )
+        return True, "ok"
+
+    def _effective(self, settings: Settings) -> Settings:
+        """What the processor applies: blur instead of a background that cannot be read."""
+        if settings.effect == "replace" and settings.background == self._unreadable_background:
+            return settings.model_copy(update={"effect": "blur"})
+        return settings
+
+    def _background_unreadable(self, settings: Settings, exc: Exception) -> None:
+        """Once per background: log, tell the panel, and blur instead from now on."""
+        background = settings.background or ""
+        self._unreadable_background = background
+        # Named by its library id (the file's stem), never by its path on the host.
+        label = PurePath(background).stem or "the background"
+        self._counters.notices["background"] = (
+            f"Background {label!r} cannot be read (damaged or not a picture or video), so the "
+            "background is blurred instead; choose another background or upload it again."
+        )
+        log.warning("background %s cannot be read, blurring instead: %s", background, exc)
+        self._slot.request_update(self._effective(settings))
+        replaced = self._slot.swap_between_frames(self._effective(settings))
+        if replaced is not None:
+            self._retiring.append(replaced)
 
     def _inference_stalled(self) -> bool:
         """A hung backend (frames arrive, no mask for long): stop the watchdog so systemd
@@ -290,7 +382,13 @@ class Pipeline:
             return self._demand.waking_card(width, height), False
         started = time.monotonic()
         try:
-            out = loaded.processor.composite(item.image, mask.segmentation)
+            try:
+                out = loaded.processor.composite(item.image, mask.segmentation)
+            except Exception as exc:
+                if self._effective(settings).effect != "replace":
+                    raise
+                self._background_unreadable(settings, exc)
+                out = loaded.processor.composite(item.image, mask.segmentation)
         except Exception as exc:
             self._counters.last_error = f"compositing failed: {one_line(exc)}"
             log.warning("compositing failed: %s", exc)

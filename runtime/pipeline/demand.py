@@ -156,6 +156,11 @@ class Demand:
     def state(self) -> DemandState:
         return self._state
 
+    @property
+    def woke_at(self) -> float:
+        """When the last wake began (monotonic; 0 before any): no output is due before it."""
+        return self._woke_at
+
     def readers(self) -> Readers:
         mjpeg = self._mjpeg
         preview = mjpeg.viewers or int(mjpeg.seconds_since_read < VIEWER_LINGER_S)

@@ -12,7 +12,7 @@ from typing import Any
 from runtime.pipeline.common import log, one_line
 from runtime.pipeline.demand import Demand
 from runtime.pipeline.mailbox import CapturedFrame, LatestFrame
-from runtime.pipeline.processor_slot import ProcessorSlot
+from runtime.pipeline.processor_slot import LoadedProcessor, ProcessorSlot
 from runtime.pipeline.status import PipelineCounters, PipelineMeters
 from runtime.settings import Settings
 
@@ -54,6 +54,7 @@ class MaskWorker:
         self._inferring_seq = 0
         self.last_progress = time.monotonic()  # last mask, for the watchdog
         self.demand: Demand | None = None  # on demand: set by the pipeline
+        self._reset_smoothing = False
 
     def wake(self) -> None:
         with self._cond:
@@ -63,56 +64,30 @@ class MaskWorker:
         last_seq = 0
         failures = 0
         slot = self._slot
-        paused = False
         while not self._stop.is_set():
             # On demand (demand.py): no segmentation while idle; a wake segments only frames
             # that show the room now, and forgets the smoothing of the masks from before.
             demand = self.demand
             if demand is not None and not demand.segmenting():
-                paused = True
+                self._reset_smoothing = True
                 demand.wait_for_change(0.25)
                 continue
-            item = self._frames.wait_newer(last_seq, timeout=0.2)
-            if item is None:
+            taken = self._frames.wait_newer(last_seq, timeout=0.2)
+            if taken is None:
                 continue
+            item = taken.frame
             last_seq = item.seq
             if demand is not None and not demand.fresh(item.arrived):
+                taken.done()
                 continue
-            size = (item.image.shape[0], item.image.shape[1])
-            slot.frame_size = size
-            with slot.lock:
-                loaded = slot.current
-                if loaded is None or slot.state == "failed":
-                    continue
-                if loaded.frame_size != size and loaded.description.fixed_size:
-                    # segment() would rebuild the backend (a TensorRT engine: minutes) right
-                    # here, on the frame path: build a processor for the new size instead,
-                    # with ONNX Runtime serving meanwhile.
-                    if not slot.building_for(size):
-                        log.info(
-                            "frame size %dx%d: building the %s backend for it",
-                            size[1],
-                            size[0],
-                            loaded.description.backend,
-                        )
-                        slot.request_build(self._settings(), frame_size=size, interim=True)
-                    continue
-                if paused:  # on demand: the EMA must not blend in a mask from before the idle
-                    paused = False
-                    loaded.processor.reset_smoothing()
-                self._inferring_seq = item.seq
-                started = time.monotonic()
-                try:
-                    value = loaded.processor.segment(item.image)
-                except Exception as exc:
-                    value = None
-                    failures += 1
-                    reason = f"{loaded.description.backend} segmentation failed: {one_line(exc)}"
-                    self._counters.last_error = reason
-                    log.warning("%s (%d in a row)", reason, failures)
-                finally:
-                    self._inferring_seq = 0
+            try:
+                value, loaded, started = self._segment(item)
+            finally:
+                taken.done()  # capture may reuse the buffer
+            if loaded is None:
+                continue
             if value is None:
+                failures += 1
                 if failures >= MAX_SEGMENT_FAILURES:
                     failures = 0
                     described = loaded.description
@@ -132,6 +107,44 @@ class MaskWorker:
                     item.seq, item.arrived, item.image.shape, value, loaded.generation
                 )
                 self._cond.notify_all()
+
+    def _segment(self, item: CapturedFrame) -> tuple[Any, LoadedProcessor | None, float]:
+        """(segmentation or None on failure, the processor asked, start time); no processor
+        when none may segment this frame."""
+        slot = self._slot
+        size = (item.image.shape[0], item.image.shape[1])
+        slot.frame_size = size
+        with slot.lock:
+            loaded = slot.current
+            if loaded is None or slot.state == "failed":
+                return None, None, 0.0
+            if loaded.frame_size != size and loaded.description.fixed_size:
+                # segment() would rebuild the backend (a TensorRT engine: minutes) right
+                # here, on the frame path: build a processor for the new size instead,
+                # with ONNX Runtime serving meanwhile.
+                if not slot.building_for(size):
+                    log.info(
+                        "frame size %dx%d: building the %s backend for it",
+                        size[1],
+                        size[0],
+                        loaded.description.backend,
+                    )
+                    slot.request_build(self._settings(), frame_size=size, interim=True)
+                return None, None, 0.0
+            if self._reset_smoothing:  # on demand: no EMA with a mask from before the idle
+                self._reset_smoothing = False
+                loaded.processor.reset_smoothing()
+            self._inferring_seq = item.seq
+            started = time.monotonic()
+            try:
+                return loaded.processor.segment(item.image), loaded, started
+            except Exception as exc:
+                reason = f"{loaded.description.backend} segmentation failed: {one_line(exc)}"
+                self._counters.last_error = reason
+                log.warning("%s", reason)
+                return None, loaded, started
+            finally:
+                self._inferring_seq = 0
 
     def mask_for(self, frame: CapturedFrame, generation: int, budget: float) -> FrameMask | None:
         """The frame's own mask if inference is on it (waiting up to `budget`), else the newest;

@@ -37,6 +37,7 @@ class OutputSet:
         self._counters = counters
         self._meters = meters
         self._slots: list[OutputSlot] = []
+        self._attached: list[FrameOutput] = []  # given by the caller, which closes them
         self.dirty = True  # reopen from the settings before the next frame
         self.configure_mjpeg(settings)
 
@@ -48,6 +49,10 @@ class OutputSet:
                     int(parsed.number("quality", self.mjpeg.quality)),
                     int(parsed.number("width", 0)),
                 )
+
+    def attach(self, output: FrameOutput) -> None:
+        """Also write to `output` (an object the caller made and closes)."""
+        self._attached = [*self._attached, output]
 
     def statuses(self) -> list[OutputStatus]:
         return [
@@ -92,6 +97,11 @@ class OutputSet:
             frame = scale_to_cover(frame, settings.height, settings.width)
         started = time.monotonic()
         self.mjpeg.write(frame)
+        for attached in self._attached:
+            try:
+                attached.write(frame)
+            except Exception as exc:  # the caller's output: its problem, not the others'
+                log.warning("attached output %s failed: %s", attached.description, exc)
         for slot in self._slots:
             output = slot.output
             if output is None:

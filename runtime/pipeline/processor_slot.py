@@ -10,6 +10,7 @@ falls back to the CPU path, with the reason in the status, as a backend does.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
@@ -122,6 +123,7 @@ class ProcessorSlot:
         self._latest: BuildRequest | None = None
         self._builder: threading.Thread | None = None
         self.builds_started = 0
+        self.swapped_at = 0.0  # monotonic time a processor was last swapped in
         self.frame_size: FrameSize | None = None  # of the newest captured frame
 
     @property
@@ -265,6 +267,7 @@ class ProcessorSlot:
             old = None
             if pending is not None:
                 old, self.current = self.current, pending
+                self.swapped_at = time.monotonic()
             loaded = self.current
             # The processor keeps the model it was built with (a new one is being built when
             # those fields changed); everything else follows the current settings.

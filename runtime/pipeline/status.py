@@ -68,6 +68,17 @@ class PipelineStatus(BaseModel):
     frames_segmented: int = 0
     uptime_s: float = 0.0
     last_error: str | None = None
+    healthy: bool = Field(
+        False,
+        description="Frames go out: false while stopped, or while frames arrive but none has "
+        "gone out for a while (then /healthz answers 503 and the systemd watchdog is withheld).",
+    )
+    health: str = Field("stopped", description="Why the pipeline is (not) healthy, one line.")
+    notices: list[str] = Field(
+        default_factory=list,
+        description="Warnings for the panel about settings that could not be honoured "
+        "(e.g. an unreadable background replaced by blur); no host paths.",
+    )
     # On demand (runtime.pipeline.demand).
     demand_state: Literal["active", "idle", "waking"] = Field(
         "active",
@@ -101,6 +112,9 @@ class PipelineCounters:
     camera_state: CameraState = "stopped"
     source_info: SourceInfo | None = None
     glass_ms: deque[float] = field(default_factory=lambda: deque(maxlen=60))
+    last_frame_in: float = 0.0  # monotonic time of the newest captured frame
+    last_frame_out: float = 0.0  # monotonic time a processed frame last went out
+    notices: dict[str, str] = field(default_factory=dict)  # topic -> message
 
 
 @dataclass

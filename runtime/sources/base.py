@@ -52,6 +52,15 @@ class FrameSource(ABC):
     def read(self) -> BGRFrame:
         """Block until the next frame; raise SourceUnavailable when the stream stops."""
 
+    def read_into(self, buffer: BGRFrame) -> BGRFrame:
+        """Like `read`, but decoded into `buffer` (a capture buffer of the processor) where the
+        frame has its size; returns `buffer`, or a new array for a frame of another size."""
+        frame = self.read()
+        if frame.shape != buffer.shape:
+            return frame
+        np.copyto(buffer, frame)
+        return buffer
+
     @abstractmethod
     def close(self) -> None:
         """Release the device; safe to call twice and on a source that never opened."""

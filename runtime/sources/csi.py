@@ -59,9 +59,16 @@ class CsiSource(FrameSource):
         )
 
     def read(self) -> BGRFrame:
+        return self._read(None)
+
+    def read_into(self, buffer: BGRFrame) -> BGRFrame:
+        # OpenCV decodes into `buffer` when size and type match, else returns a new array.
+        return self._read(buffer)
+
+    def _read(self, buffer: BGRFrame | None) -> BGRFrame:
         if self._cap is None:
             raise SourceUnavailable(f"CSI camera {self.sensor_id} is not open.")
-        ok, frame = self._cap.read()
+        ok, frame = self._cap.read(buffer) if buffer is not None else self._cap.read()
         if not ok or frame is None:
             raise SourceUnavailable(f"CSI camera {self.sensor_id} stopped delivering frames.")
         return np.asarray(frame, dtype=np.uint8)

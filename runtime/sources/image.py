@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from convert.errors import UserError
 from runtime.images import load_image, scale_to_cover
 from runtime.sources.base import BGRFrame, FrameSource, Pacer, SourceInfo, SourceUnavailable
@@ -38,6 +40,13 @@ class ImageSource(FrameSource):
             raise SourceUnavailable(f"Image {self.path} is not open.")
         self._pacer.wait()
         return self._frame.copy()  # consumers may draw on their frame
+
+    def read_into(self, buffer: BGRFrame) -> BGRFrame:
+        if self._frame is None or self._frame.shape != buffer.shape:
+            return self.read()
+        self._pacer.wait()
+        np.copyto(buffer, self._frame)
+        return buffer
 
     def close(self) -> None:
         self._frame = None

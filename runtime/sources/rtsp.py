@@ -1,17 +1,48 @@
-"""`rtsp://host/path`: a network camera through OpenCV's FFmpeg backend, with timeouts."""
+"""`rtsp://host/path`: a network camera through OpenCV's FFmpeg backend, with timeouts.
+
+`?transport=tcp|udp|udp_multicast|http|https` picks the RTSP lower transport per source.
+OpenCV passes FFmpeg options only through the process-wide OPENCV_FFMPEG_CAPTURE_OPTIONS
+variable, read when a capture opens (cap_ffmpeg_impl.hpp: getenv in CvCapture_FFMPEG::open;
+the open() params have no such option), and current FFmpeg no longer takes the transport from
+the URL (the old `rtsp://...?tcp` suffix was dropped from rtsp.c). So the variable is set just
+around each open, under a lock, and restored after: each source gets its own transport.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
 
+from convert.errors import UserError
 from runtime.sources.base import BGRFrame, FrameSource, SourceInfo, SourceUnavailable
 from runtime.sources.uri import MediaUri
 
 TIMEOUT_MS = 5000
+TRANSPORTS = ("tcp", "udp", "udp_multicast", "http", "https")  # FFmpeg's rtsp_transport values
+OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+_OPEN_LOCK = threading.Lock()  # one open at a time may own the process-wide variable
+
+
+@contextlib.contextmanager
+def ffmpeg_capture_options(options: str) -> Iterator[None]:
+    """OPENCV_FFMPEG_CAPTURE_OPTIONS with `options` appended (FFmpeg keeps the last value of a
+    key, so they win over an operator's own) while the block opens a capture."""
+    with _OPEN_LOCK:
+        before = os.environ.get(OPTIONS_ENV)
+        os.environ[OPTIONS_ENV] = f"{before}|{options}" if before else options
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(OPTIONS_ENV, None)
+            else:
+                os.environ[OPTIONS_ENV] = before
 
 
 def redact(url: str) -> str:
@@ -24,18 +55,23 @@ class RtspSource(FrameSource):
         super().__init__(uri.raw)
         self.url = uri.location
         self.transport = uri.options.get("transport", "tcp")  # TCP: no smeared frames on loss
+        if self.transport not in TRANSPORTS:
+            raise UserError(
+                f"RTSP transport {self.transport!r} in the source is not one of "
+                f"{', '.join(TRANSPORTS)}; use e.g. transport=tcp."
+            )
         self.fps = fps
         self._cap: cv2.VideoCapture | None = None
 
     def open(self) -> SourceInfo:
-        os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", f"rtsp_transport;{self.transport}")
         params = [
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
             TIMEOUT_MS,
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
             TIMEOUT_MS,
         ]
-        cap = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
+        with ffmpeg_capture_options(f"rtsp_transport;{self.transport}"):
+            cap = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             cap.release()
             raise SourceUnavailable(
@@ -48,9 +84,16 @@ class RtspSource(FrameSource):
         return SourceInfo("rtsp", f"RTSP {redact(self.url)}", width, height, fps, "H.264/H.265")
 
     def read(self) -> BGRFrame:
+        return self._read(None)
+
+    def read_into(self, buffer: BGRFrame) -> BGRFrame:
+        # OpenCV decodes into `buffer` when size and type match, else returns a new array.
+        return self._read(buffer)
+
+    def _read(self, buffer: BGRFrame | None) -> BGRFrame:
         if self._cap is None:
             raise SourceUnavailable(f"Stream {redact(self.url)} is not open.")
-        ok, frame = self._cap.read()
+        ok, frame = self._cap.read(buffer) if buffer is not None else self._cap.read()
         if not ok or frame is None:
             raise SourceUnavailable(f"Stream {redact(self.url)} stopped delivering frames.")
         return np.asarray(frame, dtype=np.uint8)

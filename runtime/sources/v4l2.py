@@ -91,9 +91,16 @@ class V4l2Source(FrameSource):
         raise SourceUnavailable(f"Camera {self.device} offers none of {', '.join(self.formats)}.")
 
     def read(self) -> BGRFrame:
+        return self._read(None)
+
+    def read_into(self, buffer: BGRFrame) -> BGRFrame:
+        # OpenCV decodes into `buffer` when size and type match, else returns a new array.
+        return self._read(buffer)
+
+    def _read(self, buffer: BGRFrame | None) -> BGRFrame:
         if self._cap is None:
             raise SourceUnavailable(f"Camera {self.device} is not open.")
-        ok, frame = self._cap.read()
+        ok, frame = self._cap.read(buffer) if buffer is not None else self._cap.read()
         if not ok or frame is None:
             raise SourceUnavailable(f"Camera {self.device} stopped delivering frames (unplugged?).")
         return np.asarray(frame, dtype=np.uint8)

@@ -53,14 +53,21 @@ class VideoFileSource(FrameSource):
         )
 
     def read(self) -> BGRFrame:
+        return self._read(None)
+
+    def read_into(self, buffer: BGRFrame) -> BGRFrame:
+        # OpenCV decodes into `buffer` when size and type match, else returns a new array.
+        return self._read(buffer)
+
+    def _read(self, buffer: BGRFrame | None) -> BGRFrame:
         if self._cap is None:
             raise SourceUnavailable(f"Video file {self.path} is not open.")
-        ok, frame = self._cap.read()
+        ok, frame = self._cap.read(buffer) if buffer is not None else self._cap.read()
         if not ok and self.loop:
             # Seeking back is unreliable for some containers; reopening always works.
             self._cap.release()
             self._cap = cv2.VideoCapture(self.path)
-            ok, frame = self._cap.read()
+            ok, frame = self._cap.read(buffer) if buffer is not None else self._cap.read()
         if not ok or frame is None:
             raise SourceUnavailable(f"Video file {self.path} ended.")
         self._pacer.wait()

@@ -98,6 +98,7 @@ def test_idle_without_readers_and_wake_when_the_virtual_camera_is_opened(
     time.sleep(1.0)
     still = pipeline.status()
     assert still.demand_state == "idle" and still.state == "running"
+    assert still.healthy and still.health.startswith("idle")  # /healthz 200, watchdog fed
     assert still.frames_segmented == idle.frames_segmented
     assert still.frames_out == idle.frames_out
     assert still.idle_seconds_total >= 1.2

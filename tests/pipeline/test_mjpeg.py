@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import cv2
 import numpy as np
+import pytest
 
 from runtime.outputs import MjpegOutput, open_output
 
@@ -50,3 +52,36 @@ def test_preview_options_downscale() -> None:
     assert got is not None
     image = cv2.imdecode(np.frombuffer(got[1], np.uint8), cv2.IMREAD_COLOR)
     assert image is not None and image.shape == (24, 32, 3)
+
+
+def test_write_does_not_wait_for_an_encode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12 item 7: write() (the output thread) waited for a preview's JPEG encode."""
+    encoding, release = threading.Event(), threading.Event()
+    real_imencode = cv2.imencode
+
+    def slow_imencode(*args: Any, **kwargs: Any) -> Any:
+        encoding.set()
+        release.wait(10)  # an encode longer than any frame interval
+        return real_imencode(*args, **kwargs)
+
+    monkeypatch.setattr(cv2, "imencode", slow_imencode)
+    out = MjpegOutput()
+    out.write(_frame(10))
+    reader = threading.Thread(target=out.latest)
+    reader.start()
+    assert encoding.wait(5)
+
+    def write_three() -> None:
+        for value in (20, 30, 40):
+            out.write(_frame(value))
+
+    writer = threading.Thread(target=write_three)
+    writer.start()
+    writer.join(2)
+    finished = not writer.is_alive()
+    release.set()
+    reader.join(5)
+    writer.join(5)
+    assert finished, "write() blocked behind the encode"
+    got = out.latest()
+    assert got is not None and got[0] == 4  # the newest frame, encoded after the others

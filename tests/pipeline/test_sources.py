@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -104,3 +107,95 @@ def test_rtsp_unreachable_is_reported_with_password_hidden() -> None:
         source.open()
     assert "could not be opened" in str(info.value)
     assert "secret" not in str(info.value) and "admin:***@" in str(info.value)
+
+
+class RtspRecorder:
+    """A minimal RTSP server: answers OPTIONS and DESCRIBE (one H.264 track), records the
+    Transport header of each SETUP and refuses it, so FFmpeg's open fails after asking."""
+
+    SDP = (
+        "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=test\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        "m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n"
+    )
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.transports: list[str] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                self._session(conn)
+
+    def _session(self, conn: socket.socket) -> None:
+        data = b""
+        while True:
+            try:
+                chunk = conn.recv(4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            data += chunk
+            while b"\r\n\r\n" in data:
+                head, _, data = data.partition(b"\r\n\r\n")
+                lines = head.decode().split("\r\n")
+                method = lines[0].split()[0]
+                headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+                cseq = headers.get("CSeq", "0")
+                if method == "DESCRIBE":
+                    body = self.SDP.encode()
+                    reply = (
+                        f"RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nContent-Type: application/sdp\r\n"
+                        f"Content-Base: rtsp://127.0.0.1:{self.port}/cam/\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n"
+                    ).encode() + body
+                elif method == "SETUP":
+                    self.transports.append(headers.get("Transport", ""))
+                    reply = f"RTSP/1.0 454 Session Not Found\r\nCSeq: {cseq}\r\n\r\n".encode()
+                else:
+                    reply = (
+                        f"RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nPublic: OPTIONS, DESCRIBE, SETUP, "
+                        "PLAY, TEARDOWN\r\n\r\n"
+                    ).encode()
+                conn.sendall(reply)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_rtsp_transport_is_per_source_and_leaves_the_environment_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 12 item 7: the first source's transport stuck for the whole process."""
+    monkeypatch.delenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", raising=False)
+    server = RtspRecorder()
+    try:
+        for transport in ("udp", "tcp"):
+            source = open_source(
+                f"rtsp://127.0.0.1:{server.port}/cam?transport={transport}", 640, 480, 30
+            )
+            with pytest.raises(SourceUnavailable):
+                source.open()
+            source.close()
+    finally:
+        server.close()
+    assert len(server.transports) >= 2, server.transports
+    assert "RTP/AVP/TCP" not in server.transports[0]  # UDP asked for
+    assert "RTP/AVP/TCP" in server.transports[-1]  # then TCP, for the second source
+    assert "OPENCV_FFMPEG_CAPTURE_OPTIONS" not in os.environ
+
+
+def test_rtsp_unknown_transport_is_one_sentence() -> None:
+    with pytest.raises(UserError, match=r"transport 'quic'.*transport=tcp"):
+        open_source("rtsp://127.0.0.1:9/cam?transport=quic", 640, 480, 30)

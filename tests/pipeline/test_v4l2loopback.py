@@ -156,3 +156,29 @@ def test_idle_repeater_keeps_the_consumer_fed() -> None:
     count = len(sent)
     time.sleep(0.1)
     assert len(sent) == count  # closed: nothing more is sent
+
+
+def test_idle_repeater_survives_any_exception(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 12 item 7: the repeater thread died on anything but OSError."""
+    sent: list[bytes] = []
+    failures = iter([ValueError("odd payload"), KeyError("x"), ValueError("odd payload")])
+
+    def send(payload: bytes) -> None:
+        failure = next(failures, None)
+        if failure is not None and sent:  # submit() goes through; the repeats fail first
+            raise failure
+        sent.append(payload)
+
+    repeater = IdleRepeater(send, fps=100, name="test-repeater")
+    try:
+        repeater.submit(b"frame-1")
+        deadline = time.monotonic() + 5
+        while repeater.repeats < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert repeater.repeats >= 3  # still repeating after three exceptions
+    finally:
+        repeater.close()
+    logged = [
+        r.getMessage() for r in caplog.records if "repeating the last frame" in r.getMessage()
+    ]
+    assert len(logged) == 2  # each distinct error once
