@@ -123,3 +123,15 @@ def test_watch_follows_the_configured_nodes(node: Path, readers: DeviceReaders) 
     os.close(a)
     os.close(b)
     assert settle(readers, lambda n: n == 0) == 0
+
+
+def test_opens_the_kernel_merged_are_recounted(node: Path, readers: DeviceReaders) -> None:
+    readers.watch([str(node)])
+    # Two opens before anything is read: inotify merges the two identical IN_OPEN events.
+    first, second = os.open(node, os.O_RDONLY), os.open(node, os.O_RDONLY)
+    assert settle(readers, lambda n: n >= 1) >= 1
+    os.close(first)
+    # The close brought the event count to zero; /proc says one is still open.
+    assert settle(readers, lambda n: n == 1) == 1
+    os.close(second)
+    assert settle(readers, lambda n: n == 0) == 0
