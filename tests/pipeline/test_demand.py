@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+import runtime.cuda
 from runtime.images import scale_to_cover
 from runtime.outputs.status_card import status_card
 from runtime.pipeline import Pipeline, PipelineStatus
@@ -124,10 +125,31 @@ def test_idle_without_readers_and_wake_when_the_virtual_camera_is_opened(
     assert pipeline.status().idle_seconds_total > still.idle_seconds_total
 
 
+@pytest.mark.parametrize(
+    "frame_path",
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(
+                not hasattr(runtime.cuda, "open_cuda_processor"),
+                reason="runtime.cuda.open_cuda_processor does not exist yet: it comes with the "
+                "cuda branch",
+            ),
+        ),
+    ],
+)
 def test_a_preview_viewer_wakes_it_and_never_sees_the_raw_room(
-    run_pipeline: Callable[[Settings], Pipeline], photo_path: Path
+    run_pipeline: Callable[[Settings], Pipeline],
+    photo_path: Path,
+    frame_path: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pipeline = run_pipeline(settings(source=f"image://{photo_path}", outputs=["mjpeg://"]))
+    # The same on both frame paths: the CUDA one on the host executor where there is no GPU.
+    monkeypatch.setenv("BODYPIX_CUDA_EXECUTOR", "host")
+    pipeline = run_pipeline(
+        settings(source=f"image://{photo_path}", outputs=["mjpeg://"], frame_path=frame_path)
+    )
     wait_until(pipeline, lambda st: st.frames_out >= 3, 120)
     wait_until(pipeline, lambda st: st.demand_state == "idle", 10)
     time.sleep(0.6)  # the paused card is written at 2 fps; a frame in flight has landed
@@ -160,6 +182,7 @@ def test_a_preview_viewer_wakes_it_and_never_sees_the_raw_room(
         done.set()
         viewer.join()
     status = pipeline.status()
+    assert status.frame_path == frame_path
     assert status.wakes == 1 and status.readers_detail["preview"] >= 1
     assert is_card(seen[0][0])  # what the viewer found: the paused card
     processed = [(image, masks) for image, masks in seen if not is_card(image)]
