@@ -80,9 +80,10 @@ class MjpegOutput(FrameOutput):
     def wait_next(self, after_seq: int, timeout: float) -> tuple[int, bytes] | None:
         """Block until a frame newer than `after_seq` exists (or `timeout` s); None on timeout."""
         deadline = time.monotonic() + timeout
-        self._notify_read()
         with self._cond:
             self._last_read = time.monotonic()
+        self._notify_read()
+        with self._cond:
             self.viewers += 1
             try:
                 while self._seq <= after_seq:
