@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
 import signal
@@ -10,6 +11,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from convert.errors import UserError
@@ -79,6 +81,11 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _end_previews(panel: Any) -> None:
+    with contextlib.suppress(RuntimeError):  # RuntimeError: no pipeline yet
+        panel.pipeline.mjpeg.close()
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -138,6 +145,14 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(
         signal.SIGHUP, lambda *_: threading.Thread(target=reload_config, daemon=True).start()
     )
-    uvicorn.Server(config).run(sockets=[sock])
+
+    class PanelServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # Open previews never end by themselves: end them now, or the graceful shutdown
+            # times out and cancels them (CancelledError tracebacks). Off the signal handler.
+            threading.Thread(target=_end_previews, args=(panel,), daemon=True).start()
+            super().handle_exit(sig, frame)
+
+    PanelServer(config).run(sockets=[sock])
     log.info("panel stopped")
     return 0

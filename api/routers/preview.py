@@ -53,6 +53,8 @@ async def _frames(request: Request, panel: Panel) -> AsyncIterator[bytes]:
             # wait_next blocks, so it runs in a worker thread with a short timeout.
             item = await run_in_threadpool(mjpeg.wait_next, seq, 0.5)
             if item is None:
+                if mjpeg.closed:  # stopping: end the stream so the shutdown need not cancel it
+                    break
                 continue
             seq, jpeg = item
             head = (

@@ -124,12 +124,14 @@ async function pollStatus() {
     const s = await api("/api/status");
     const parts = [
       s.camera_state === "running" ? "camera ok" : `camera ${s.camera_state}`,
-      s.backend ? s.backend : `model ${s.processor_state}`,
+      s.backend ? `${s.backend} on ${(s.frame_path || "").toUpperCase()}` : `model ${s.processor_state}`,
       `${fmt(s.fps_out)} fps`,
     ];
     if (s.latency_ms && s.latency_ms.segment) parts.push(`segment ${fmt(s.latency_ms.segment, 0)} ms`);
     if (s.glass_to_glass_ms) parts.push(`latency ${fmt(s.glass_to_glass_ms, 0)} ms`);
     parts.push(`${s.dropped_frames} dropped`);
+    if (s.state !== "stopped" && !s.healthy) parts.push(`⚠ ${s.health}`);
+    for (const notice of s.notices || []) parts.push(`⚠ ${notice}`);
     if (s.demand_state === "idle") parts.push("idle: nobody watching");  // issue 17
     if (s.last_error) parts.push(`⚠ ${s.last_error}`);
     $("#status").textContent = parts.join(" · ");

@@ -37,6 +37,7 @@ class MjpegOutput(FrameOutput):
         self._jpeg_seq = 0
         self._encodes = 0
         self._last_read = 0.0
+        self._closed = False  # readers get no more frames (the service is stopping)
         # On demand (runtime.pipeline.demand): a read wakes an idle pipeline; `viewers` counts
         # the streams waiting for the next frame now.
         self.on_read: Callable[[], None] | None = None
@@ -51,6 +52,15 @@ class MjpegOutput(FrameOutput):
     def encodes(self) -> int:
         """How many JPEGs were encoded so far (at most one per frame written)."""
         return self._encodes
+
+    @property
+    def closed(self) -> bool:
+        """True after close(): open previews should end (`wait_next` returns None at once)."""
+        return self._closed
+
+    def reopen(self) -> None:
+        with self._cond:
+            self._closed = False
 
     @property
     def seconds_since_read(self) -> float:
@@ -87,6 +97,8 @@ class MjpegOutput(FrameOutput):
             self.viewers += 1
             try:
                 while self._seq <= after_seq:
+                    if self._closed:
+                        return None
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return None
@@ -131,6 +143,8 @@ class MjpegOutput(FrameOutput):
             return seq, jpeg
 
     def close(self) -> None:
+        """End the waits of open previews (the buffer still takes and serves frames)."""
+        self._closed = True
         with self._cond:
             self._cond.notify_all()
 

@@ -97,6 +97,7 @@ class Pipeline:
         if self._threads:
             return
         self._stop.clear()
+        self.mjpeg.reopen()
         self._started_at = time.monotonic()
         self._counters.last_frame_out = self._started_at
         self._state = "starting"
@@ -321,6 +322,10 @@ class Pipeline:
             return True, "no frames from the camera"
         if self._slot.current is None and self._slot.state == "loading":
             return True, "preparing the model"
+        size = self._slot.frame_size
+        if size is not None and self._slot.adapting_to(size):
+            # A TensorRT engine for a new camera size takes minutes: a restart would not help.
+            return True, "building the model for the new camera size"
         silent = now - max(counters.last_frame_out, self._slot.swapped_at, self._demand.woke_at)
         if silent > OUTPUT_STALL_S:
             # No error text: /healthz answers without a login and errors may name host files.

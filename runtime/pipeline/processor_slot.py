@@ -159,6 +159,15 @@ class ProcessorSlot:
         latest = self._latest
         return latest is not None and latest.frame_size == frame_size
 
+    def adapting_to(self, frame_size: FrameSize) -> bool:
+        """Whether frames of this size wait for a processor being built for them (a fixed-size
+        backend met a new camera size and nothing else could serve it)."""
+        current = self.current
+        cannot_serve = current is None or (
+            current.description.fixed_size and current.frame_size != frame_size
+        )
+        return cannot_serve and self.state == "loading" and self.building_for(frame_size)
+
     def request_update(self, settings: Settings) -> None:
         """In-place settings for the processor, applied by `swap_between_frames`."""
         with self._state_lock:
