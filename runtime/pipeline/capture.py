@@ -88,6 +88,21 @@ class CaptureWorker:
                     backoff = RECONNECT_BACKOFF_S[0]
                     size = (info.height, info.width)
                     log.info("source open: %s", info.summary())
+                if demand is not None and not demand.segmenting():
+                    # On demand: idle keeps the camera streaming without decoding its frames.
+                    try:
+                        source.skip()
+                    except Exception as exc:  # any source failure: show it, retry, never die
+                        source.close()
+                        source = None
+                        self._camera_lost(one_line(exc), backoff)
+                        self._sleep_before_retry(backoff)
+                        backoff = min(backoff * 2, RECONNECT_BACKOFF_S[1])
+                        continue
+                    counters.last_frame_in = time.monotonic()
+                    counters.frames_in += 1
+                    self._meters.fps_in.tick(counters.last_frame_in)
+                    continue
                 buffer, hold = self._buffer(size)
                 try:
                     image = source.read_into(buffer)
@@ -106,15 +121,10 @@ class CaptureWorker:
                     hold = None
                     size = (image.shape[0], image.shape[1])
                 now = time.monotonic()
+                self._frames.put(image, now, hold)
                 counters.last_frame_in = now
                 counters.frames_in += 1
                 self._meters.fps_in.tick(now)
-                if demand is not None and not demand.segmenting():
-                    # On demand: idle keeps the camera streaming; nobody needs its frames.
-                    if hold is not None:
-                        hold.release()
-                    continue
-                self._frames.put(image, now, hold)
         finally:
             if source is not None:
                 source.close()

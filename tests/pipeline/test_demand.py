@@ -103,7 +103,8 @@ def test_idle_without_readers_and_wake_when_the_virtual_camera_is_opened(
     assert still.frames_segmented == idle.frames_segmented
     assert still.frames_out == idle.frames_out
     assert still.idle_seconds_total >= 1.2
-    assert still.camera_state == "running"  # idle_camera = "keep"
+    assert still.camera_state == "running"  # idle_camera = "keep": it keeps streaming
+    assert still.frames_in > idle.frames_in
 
     # A meeting app opens the virtual camera: processed frames flow again.
     reader = os.open(standin, os.O_RDWR)
