@@ -112,7 +112,7 @@ class Demand:
         except OSError as exc:  # e.g. the inotify instance limit: count the camera as watched
             self._readers = None
             self.error = f"virtual camera readers unknown (inotify: {one_line(exc)})"
-            log.warning("%s; the pipeline will not idle", self.error)
+            log.warning("%s; the virtual camera counts as watched", self.error)
         self._thread = threading.Thread(target=self._run, name="pipeline-demand", daemon=True)
         self._thread.start()
 
