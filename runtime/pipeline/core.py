@@ -393,10 +393,14 @@ class Pipeline:
                 if self._effective(settings).effect != "replace":
                     raise
                 self._background_unreadable(settings, exc)
+                if self._slot.current is not loaded:  # a new processor came in meanwhile
+                    return status_card(width, height, "Preparing the model", ""), False
                 out = loaded.processor.composite(item.image, mask.segmentation)
         except Exception as exc:
-            self._counters.last_error = f"compositing failed: {one_line(exc)}"
-            log.warning("compositing failed: %s", exc)
+            message = f"compositing failed: {one_line(exc)}"
+            if self._counters.last_error != message:  # once, not at the frame rate
+                log.warning("%s", message)
+            self._counters.last_error = message
             return status_card(width, height, "Processing error", one_line(exc)), False
         done = time.monotonic()
         self._meters.latency.add("composite", done - started)

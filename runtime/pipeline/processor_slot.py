@@ -9,6 +9,7 @@ falls back to the CPU path, with the reason in the status, as a backend does.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -38,7 +39,9 @@ def cuda_unavailable() -> str | None:
             cuda_unavailable_reason,
         )
     except ImportError as exc:
-        return f"this installation has no CUDA frame path ({exc})"
+        # The message of "cannot import name" names the module's file: keep host paths out.
+        log.debug("runtime.cuda: %s", exc)
+        return "this installation has no CUDA frame path (runtime.cuda.cuda_unavailable_reason)"
     try:
         return cuda_unavailable_reason()
     except Exception as exc:  # a broken driver must not stop the CPU path
@@ -80,7 +83,8 @@ def build_attempts(settings: Settings) -> tuple[list[Attempt], str | None]:
 class LoadedProcessor:
     """A processor with its model loaded, and what it was built for."""
 
-    generation: int
+    generation: int  # unique per processor: its masks and capture buffers carry it
+    request: int  # the build request it answers
     processor: FrameProcessorProtocol
     description: ProcessorDescription
     built_for: Settings  # what the factory got (backend/frame path = the ones tried)
@@ -117,8 +121,9 @@ class ProcessorSlot:
         self.current: LoadedProcessor | None = None
         self._pending: LoadedProcessor | None = None
         self._pending_update: Settings | None = None
-        self._generation = 0
+        self._generation = 0  # of the newest build request
         self._failed_generation = -1
+        self._processors = itertools.count(1)  # processor generations (0: none yet)
         self._queued: BuildRequest | None = None
         self._latest: BuildRequest | None = None
         self._builder: threading.Thread | None = None
@@ -131,7 +136,7 @@ class ProcessorSlot:
         if self._failed_generation == self._generation:
             return "failed"
         current = self.current
-        if current is not None and current.generation == self._generation and not current.interim:
+        if current is not None and current.request == self._generation and not current.interim:
             return "ready"
         return "loading"
 
@@ -215,7 +220,12 @@ class ProcessorSlot:
                 close_quietly(processor)  # "auto" picked the backend that just failed
                 continue
             loaded = LoadedProcessor(
-                request.generation, processor, description, attempt, request.frame_size
+                next(self._processors),
+                request.generation,
+                processor,
+                description,
+                attempt,
+                request.frame_size,
             )
             if self._offer(loaded, request) and reasons:
                 using = f"{description.backend} on the {description.frame_path.upper()} path"
@@ -244,6 +254,7 @@ class ProcessorSlot:
             log.warning("no interim onnxruntime processor: %s", failure)
             return
         loaded = LoadedProcessor(
+            next(self._processors),
             request.generation,
             processor,
             processor.describe(),

@@ -118,3 +118,34 @@ def test_sources_decode_into_the_processors_capture_buffers(
     # The first frames may predate the processor (plain buffers); then every frame segmented
     # was decoded straight into one of its capture buffers.
     assert all(record["in_ring"][-10:]), record["in_ring"]
+
+
+def test_a_held_buffer_is_never_handed_out_again() -> None:
+    from runtime.pipeline.mailbox import CaptureBuffers, LatestFrame, allocate_plain
+
+    buffers = CaptureBuffers(count=3)
+    mailbox = LatestFrame()
+    first, hold = buffers.acquire(1, (4, 6), allocate_plain)
+    mailbox.put(first, 0.0, hold)  # the mailbox holds it now
+    taken = mailbox.wait_newer(0, 1.0)  # and a reader
+    assert taken is not None
+    second, hold2 = buffers.acquire(1, (4, 6), allocate_plain)
+    third, hold3 = buffers.acquire(1, (4, 6), allocate_plain)
+    assert hold2 is not None and hold3 is not None
+    assert not np.shares_memory(second, first) and not np.shares_memory(third, first)
+    overflow, none = buffers.acquire(1, (4, 6), allocate_plain)  # all three held
+    assert none is None and buffers.overflows == 1
+    assert not any(np.shares_memory(overflow, b) for b in (first, second, third))
+    mailbox.put(second, 0.0, hold2)  # replaces `first` in the mailbox; the reader still has it
+    assert buffers.release_generation(1) is False  # processor 1 may not close yet
+    _fourth, hold4 = buffers.acquire(1, (4, 6), allocate_plain)
+    assert hold4 is None  # `first` is still read, `second` in the mailbox, `third` held
+    taken.done()
+    fifth, hold5 = buffers.acquire(1, (4, 6), allocate_plain)
+    assert hold5 is not None and np.shares_memory(fifth, first)  # free again: reused
+    for held in (hold3, hold5):
+        held.release()
+    mailbox.clear()
+    assert buffers.release_generation(1) is True  # nothing held: processor 1 may close
+    _after, hold6 = buffers.acquire(1, (4, 6), allocate_plain)
+    assert hold6 is None  # a released generation's ring is never used again
