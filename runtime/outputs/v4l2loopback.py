@@ -224,6 +224,10 @@ class V4l2LoopbackOutput(FrameOutput):
             raise OSError(f"virtual camera {self.device} is closed")
         self._repeater.submit(np.ascontiguousarray(bgr_to_yuyv(frame)).tobytes())
 
+    def set_rate(self, fps: float | None) -> None:
+        # Idle (runtime.pipeline.demand): the paused card, repeated at a low rate.
+        self._repeater.interval = 1.0 / (fps or self.fps)
+
     def _send(self, data: bytes) -> None:
         # No free buffer on the reader side right now: drop this frame, the next one follows.
         with contextlib.suppress(BlockingIOError):

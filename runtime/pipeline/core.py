@@ -14,7 +14,7 @@ from runtime.outputs.base import BGRFrame
 from runtime.outputs.status_card import status_card
 from runtime.pipeline.capture import CaptureWorker
 from runtime.pipeline.common import close_quietly, log, one_line
-from runtime.pipeline.demand import Demand
+from runtime.pipeline.demand import IDLE_FPS, Demand
 from runtime.pipeline.mailbox import CaptureBuffers, CapturedFrame, LatestFrame
 from runtime.pipeline.mask_worker import MaskWorker
 from runtime.pipeline.outputs import OutputSet
@@ -257,7 +257,10 @@ class Pipeline:
         # On demand (demand.py): while idle, only the paused card, at a low rate.
         demand = self._demand
         demand.eligible(counters.frames_out > 0 and counters.camera_state == "running")
-        if demand.state == "idle":
+        idle = demand.state == "idle"
+        if (self._outputs.rate is not None) != idle:  # the loopback repeats at the idle rate
+            self._outputs.set_rate(IDLE_FPS if idle else None)
+        if idle:
             card = demand.hold_frame(settings.width, settings.height)
             if card is not None:
                 self._outputs.write(card, settings)

@@ -5,7 +5,7 @@ panel's preview was read in the last VIEWER_LINGER_S (a streaming viewer reads a
 0.5 s), or a file output records (always watched). `idle_after` seconds without any of these
 while frames are being processed: idle. Idle stops segmentation and compositing, writes the
 "Paused" card to the outputs at IDLE_FPS (consumers that probe the virtual camera still get a
-valid YUYV stream; the loopback writer repeats it in between), keeps the systemd watchdog fed,
+valid YUYV stream; the loopback writer's repeater slows to that rate), keeps the watchdog fed,
 and with `idle_camera = "close"` closes the camera (frees it, turns its LED off).
 
 A reader or viewer arriving: waking. Until a mask made after the wake exists the outputs show a

@@ -15,9 +15,10 @@ import pytest
 
 import runtime.cuda
 from runtime.images import scale_to_cover
+from runtime.outputs.repeater import IdleRepeater
 from runtime.outputs.status_card import status_card
 from runtime.pipeline import Pipeline, PipelineStatus
-from runtime.pipeline.demand import PAUSED_CARD, WAKING_CARD
+from runtime.pipeline.demand import IDLE_FPS, PAUSED_CARD, WAKING_CARD
 from runtime.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -236,3 +237,21 @@ def test_recording_to_a_file_is_always_watched(
     pipeline.apply_settings(pipeline.settings.model_copy(update=update))
     time.sleep(1.0)
     assert pipeline.status().demand_state == "active"
+
+
+def test_the_repeater_follows_a_lower_rate_while_idle() -> None:
+    # V4l2LoopbackOutput.set_rate sets its repeater's interval: while idle the paused card,
+    # submitted at 2 fps, is not re-sent in between at the camera's rate.
+    sent: list[bytes] = []
+    repeater = IdleRepeater(sent.append, fps=50)
+    try:
+        repeater.submit(b"frame")
+        time.sleep(0.3)
+        assert repeater.repeats >= 3  # 50 fps: repeated every 30 ms
+        repeater.interval = 1.0 / IDLE_FPS
+        repeater.submit(b"paused card")
+        before = repeater.repeats
+        time.sleep(0.3)  # within 1.5 idle intervals (0.75 s): no repeat due
+        assert repeater.repeats == before
+    finally:
+        repeater.close()
