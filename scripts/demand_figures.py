@@ -7,7 +7,7 @@ app opening the virtual camera looks like to the pipeline (inotify). For each ca
 reader holds the device, then over a window while idle; then wakes (open the stand-in) timed
 from the open to the pipeline's "first processed frame" log line.
 
-    python tools/demand_figures.py --width 1280 --height 720 --window 15 --wakes 3
+    python scripts/demand_figures.py --width 1280 --height 720 --window 15 --wakes 3
 
 Figures depend on the machine and on what else runs on it: say so with them.
 """
