@@ -255,3 +255,14 @@ def test_the_repeater_follows_a_lower_rate_while_idle() -> None:
         assert repeater.repeats == before
     finally:
         repeater.close()
+
+
+def test_no_idle_countdown_while_nothing_is_processed(
+    run_pipeline: Callable[[Settings], Pipeline],
+) -> None:
+    # No camera: nothing to save, and the outputs must keep saying why (the status card).
+    pipeline = run_pipeline(settings(source="/dev/video95", idle_after=0.2))
+    wait_until(pipeline, lambda st: st.camera_state == "unavailable", 30)
+    time.sleep(1.0)
+    status = pipeline.status()
+    assert status.demand_state == "active" and status.idle_seconds_total == 0
