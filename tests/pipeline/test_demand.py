@@ -20,6 +20,7 @@ from runtime.outputs.status_card import status_card
 from runtime.pipeline import Pipeline, PipelineStatus
 from runtime.pipeline.demand import IDLE_FPS, PAUSED_CARD, WAKING_CARD
 from runtime.settings import Settings
+from tests.pipeline.test_v4l2loopback import _loopback_devices
 
 pytestmark = pytest.mark.slow
 SIZE = (320, 240)
@@ -266,3 +267,33 @@ def test_no_idle_countdown_while_nothing_is_processed(
     time.sleep(1.0)
     status = pipeline.status()
     assert status.demand_state == "active" and status.idle_seconds_total == 0
+
+
+@pytest.mark.skipif(
+    not _loopback_devices(),
+    reason="no v4l2loopback device here (sudo modprobe v4l2loopback exclusive_caps=1)",
+)
+def test_a_real_virtual_camera_reader(
+    run_pipeline: Callable[[Settings], Pipeline], photo_path: Path
+) -> None:
+    device = _loopback_devices()[0]
+    pipeline = run_pipeline(
+        settings(source=f"image://{photo_path}", outputs=[f"v4l2loopback://{device}"])
+    )
+    wait_until(pipeline, lambda st: st.frames_out >= 3, 120)
+    idle = wait_until(pipeline, lambda st: st.demand_state == "idle", 10)
+    assert idle.readers_detail["virtual_camera"] == 0  # our own writer is no reader
+    reader = cv2.VideoCapture(device, cv2.CAP_V4L2)
+    try:
+        assert reader.isOpened()
+        ok, first = reader.read()  # a valid stream (the card) straight away
+        assert ok and first.shape == (SIZE[1], SIZE[0], 3)
+        woken = wait_until(
+            pipeline,
+            lambda st: st.demand_state == "active" and st.frames_out > idle.frames_out,
+            30,
+        )
+        assert woken.readers_detail["virtual_camera"] >= 1
+    finally:
+        reader.release()
+    wait_until(pipeline, lambda st: st.demand_state == "idle", 10)
