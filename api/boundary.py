@@ -45,6 +45,8 @@ PANEL_FIELDS: tuple[str, ...] = (
     "edge_refine",
     "edge_refine_radius",
     "edge_refine_eps",
+    "idle_after",
+    "idle_camera",
     "width",
     "height",
     "fps",

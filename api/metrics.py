@@ -66,6 +66,22 @@ class _PipelineCollector(Collector):
                 value=status.glass_to_glass_ms,
             )
         yield GaugeMetricFamily("bodypix_uptime_seconds", "Pipeline uptime.", value=status.uptime_s)
+        # On demand (issue 17): whether it idles, for how long in all, and who watches.
+        demand = GaugeMetricFamily(
+            "bodypix_demand_state", "1 for the current on-demand state.", labels=["state"]
+        )
+        for state in ("active", "idle", "waking"):
+            demand.add_metric([state], float(status.demand_state == state))
+        yield demand
+        yield CounterMetricFamily(
+            "bodypix_idle_seconds",
+            "Time spent idle (nobody watching).",
+            value=status.idle_seconds_total,
+        )
+        readers = GaugeMetricFamily("bodypix_readers", "Who watches the outputs.", labels=["kind"])
+        for kind, count in sorted(status.readers_detail.items()):
+            readers.add_metric([kind], count)
+        yield readers
 
 
 class PanelMetrics:

@@ -110,6 +110,21 @@ class Settings(_Strict):
     height: int = Field(default=720, ge=16, le=2160)
     fps: float = Field(default=30.0, ge=1, le=120)
 
+    # On demand (runtime/pipeline/demand.py).
+    idle_after: float = Field(
+        default=10.0,
+        ge=0.0,
+        le=86400.0,
+        description="Seconds without a reader of the virtual camera, a preview viewer or a file "
+        "output after which segmentation pauses; 0 = never idle.",
+    )
+    idle_camera: Literal["keep", "close"] = Field(
+        default="keep",
+        description="While idle: 'keep' the camera open (waking costs one inference) or "
+        "'close' it (frees it for other programs and turns its LED off; waking also costs "
+        "the camera's start).",
+    )
+
     @field_validator("variant")
     @classmethod
     def _known_variant(cls, value: str) -> str:

@@ -151,6 +151,7 @@ async function pollStatus() {
     parts.push(`${s.dropped_frames} dropped`);
     if (s.state !== "stopped" && !s.healthy) parts.push(`⚠ ${s.health}`);
     for (const notice of s.notices || []) parts.push(`⚠ ${notice}`);
+    if (s.demand_state === "idle") parts.push("idle: nobody watching");  // issue 17
     if (s.last_error) parts.push(`⚠ ${s.last_error}`);
     $("#status").textContent = parts.join(" · ");
   } catch (err) {

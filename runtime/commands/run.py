@@ -60,6 +60,17 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--backend", help="auto, tensorrt or onnxruntime")
     add_frame_path(parser)
     parser.add_argument(
+        "--idle-after",
+        type=float,
+        help="seconds without a reader (virtual camera, preview, file) before segmentation "
+        "pauses; 0 = never (default 10; with --frames or --duration: 0)",
+    )
+    parser.add_argument(
+        "--idle-camera",
+        choices=["keep", "close"],
+        help="while idle: keep the camera open or close it",
+    )
+    parser.add_argument(
         "--frames", type=int, default=0, help="stop after this many processed frames (0: run on)"
     )
     parser.add_argument(
@@ -90,6 +101,12 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "internal_resolution": args.internal_resolution,  # "0.5" validates as a number
         "backend": args.backend,
         "frame_path": args.frame_path,
+        # A run for a number of frames or seconds is a measurement or a batch job: it does not
+        # idle unless asked to (on demand, issue 17).
+        "idle_after": (
+            0.0 if args.idle_after is None and (args.frames or args.duration) else args.idle_after
+        ),
+        "idle_camera": args.idle_camera,
     }
 
 

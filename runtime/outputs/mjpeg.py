@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -37,6 +38,10 @@ class MjpegOutput(FrameOutput):
         self._encodes = 0
         self._last_read = 0.0
         self._closed = False  # readers get no more frames (the service is stopping)
+        # On demand (runtime.pipeline.demand): a read wakes an idle pipeline; `viewers` counts
+        # the streams waiting for the next frame now.
+        self.on_read: Callable[[], None] | None = None
+        self.viewers = 0
 
     @property
     def description(self) -> str:
@@ -78,21 +83,35 @@ class MjpegOutput(FrameOutput):
         """(sequence number, JPEG bytes) of the newest frame, or None before the first frame."""
         with self._cond:
             self._last_read = time.monotonic()
-        return self._encoded()
+        latest = self._encoded()
+        self._notify_read()
+        return latest
 
     def wait_next(self, after_seq: int, timeout: float) -> tuple[int, bytes] | None:
         """Block until a frame newer than `after_seq` exists (or `timeout` s); None on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
             self._last_read = time.monotonic()
-            while self._seq <= after_seq:
-                if self._closed:
-                    return None
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                self._cond.wait(remaining)
+        self._notify_read()
+        with self._cond:
+            self.viewers += 1
+            try:
+                while self._seq <= after_seq:
+                    if self._closed:
+                        return None
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    self._cond.wait(remaining)
+            finally:
+                self.viewers -= 1
+                self._last_read = time.monotonic()
         return self._encoded()
+
+    def _notify_read(self) -> None:
+        callback = self.on_read
+        if callback is not None:
+            callback()
 
     def _cached_locked(self) -> tuple[int, bytes] | None:
         if self._jpeg is not None and self._jpeg_seq == self._seq:

@@ -36,6 +36,7 @@ import numpy as np
 
 from convert.errors import UserError
 from runtime.outputs.base import BGRFrame, FrameOutput
+from runtime.outputs.readers import close_own, open_own
 from runtime.outputs.repeater import IdleRepeater
 
 # --- linux/videodev2.h (the subset we use) ----------------------------------------------------
@@ -161,7 +162,8 @@ class V4l2LoopbackOutput(FrameOutput):
                 f"{device} is not a video device (it is a regular file or folder); give the loopback device, e.g. v4l2loopback:///dev/video10."
             )
         try:
-            self._fd = os.open(device, os.O_RDWR | os.O_NONBLOCK)
+            # open_own: the reader count (runtime.outputs.readers) must not count our writer.
+            self._fd = open_own(device, os.O_RDWR | os.O_NONBLOCK)
         except PermissionError:
             raise UserError(
                 f"No permission to open virtual camera {device}; add the service user to the video group (sudo usermod -aG video USER)."
@@ -169,7 +171,7 @@ class V4l2LoopbackOutput(FrameOutput):
         try:
             self._configure(hint)
         except BaseException:
-            os.close(self._fd)
+            close_own(device, self._fd)
             raise
 
     def _configure(self, hint: str) -> None:
@@ -222,6 +224,10 @@ class V4l2LoopbackOutput(FrameOutput):
             raise OSError(f"virtual camera {self.device} is closed")
         self._repeater.submit(np.ascontiguousarray(bgr_to_yuyv(frame)).tobytes())
 
+    def set_rate(self, fps: float | None) -> None:
+        # Idle (runtime.pipeline.demand): the paused card, repeated at a low rate.
+        self._repeater.interval = 1.0 / (fps or self.fps)
+
     def _send(self, data: bytes) -> None:
         # No free buffer on the reader side right now: drop this frame, the next one follows.
         with contextlib.suppress(BlockingIOError):
@@ -232,5 +238,5 @@ class V4l2LoopbackOutput(FrameOutput):
         if repeater is not None:
             repeater.close()
         if getattr(self, "_fd", -1) >= 0:
-            os.close(self._fd)
+            close_own(self.device, self._fd)
             self._fd = -1

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from runtime.outputs.base import BGRFrame
 from runtime.pipeline.common import log, one_line
+from runtime.pipeline.demand import Demand
 from runtime.pipeline.mailbox import BufferHold, CaptureBuffers, LatestFrame, allocate_plain
 from runtime.pipeline.processor_slot import ProcessorSlot
 from runtime.pipeline.status import PipelineCounters, PipelineMeters
@@ -41,6 +42,7 @@ class CaptureWorker:
         self._notifier = notifier
         self._stop = stop
         self.source_dirty = threading.Event()  # reopen with the current settings
+        self.demand: Demand | None = None  # on demand: set by the pipeline
 
     def run(self) -> None:
         source: FrameSource | None = None
@@ -49,6 +51,18 @@ class CaptureWorker:
         size = (0, 0)
         try:
             while not self._stop.is_set():
+                # On demand (demand.py): idle_camera = "close" frees the camera while idle.
+                demand = self.demand
+                if demand is not None and not demand.camera_wanted():
+                    if source is not None:
+                        source.close()
+                        source = None
+                        log.info("camera closed while idle")
+                    counters.camera_state = "idle"
+                    demand.wait_for_change(0.25)
+                    if demand.camera_wanted():
+                        counters.camera_state = "starting"
+                    continue
                 if self.source_dirty.is_set() and source is not None:
                     source.close()
                     source = None
@@ -74,6 +88,21 @@ class CaptureWorker:
                     backoff = RECONNECT_BACKOFF_S[0]
                     size = (info.height, info.width)
                     log.info("source open: %s", info.summary())
+                if demand is not None and not demand.segmenting():
+                    # On demand: idle keeps the camera streaming without decoding its frames.
+                    try:
+                        source.skip()
+                    except Exception as exc:  # any source failure: show it, retry, never die
+                        source.close()
+                        source = None
+                        self._camera_lost(one_line(exc), backoff)
+                        self._sleep_before_retry(backoff)
+                        backoff = min(backoff * 2, RECONNECT_BACKOFF_S[1])
+                        continue
+                    counters.last_frame_in = time.monotonic()
+                    counters.frames_in += 1
+                    self._meters.fps_in.tick(counters.last_frame_in)
+                    continue
                 buffer, hold = self._buffer(size)
                 try:
                     image = source.read_into(buffer)

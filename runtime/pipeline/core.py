@@ -14,6 +14,7 @@ from runtime.outputs.base import BGRFrame
 from runtime.outputs.status_card import status_card
 from runtime.pipeline.capture import CaptureWorker
 from runtime.pipeline.common import close_quietly, log, one_line
+from runtime.pipeline.demand import IDLE_FPS, Demand
 from runtime.pipeline.mailbox import CaptureBuffers, CapturedFrame, LatestFrame
 from runtime.pipeline.mask_worker import MaskWorker
 from runtime.pipeline.outputs import OutputSet
@@ -75,6 +76,9 @@ class Pipeline:
         )
         self._outputs = OutputSet(settings, self._counters, self._meters)
         self.mjpeg: MjpegOutput = self._outputs.mjpeg  # the panel's preview buffer
+        # On demand (demand.py): idle while nobody watches; the threads ask it in their loops.
+        self._demand = Demand(settings, self.mjpeg, self._stop)
+        self._masks.demand = self._capture.demand = self._demand
         self._started_at: float | None = None
         self._unreadable_background: str | None = None  # replaced by blur until changed
         self._state: Literal["starting", "running", "stopped"] = "stopped"
@@ -99,6 +103,7 @@ class Pipeline:
         self._state = "starting"
         self._counters.camera_state = "starting"
         self._slot.request_build(self._settings)
+        self._demand.start()
         for name, target in (
             ("capture", self._capture.run),
             ("inference", self._masks.run),
@@ -120,6 +125,7 @@ class Pipeline:
             if thread.is_alive():
                 log.warning("%s thread did not stop within %.1f s", thread.name, timeout)
         self._threads = []
+        self._demand.stop()
         # The output and capture threads close what they opened; this covers a thread that
         # never got that far.
         self._outputs.close()
@@ -159,6 +165,7 @@ class Pipeline:
                 self._unreadable_background = None
                 self._counters.notices.pop("background", None)
             self._outputs.configure_mjpeg(settings)
+            self._demand.configure(settings)
             self._slot.request_update(settings)  # the output thread applies it between frames
             rebuild = bool(changed & PROCESSOR_FIELDS) and bool(self._threads)
         if rebuild:
@@ -170,6 +177,8 @@ class Pipeline:
         loaded = self._slot.current
         glass = list(counters.glass_ms)
         meters = self._meters
+        demand = self._demand
+        readers = demand.readers()
         healthy, health = self._health()
         return PipelineStatus(
             state=self._state,
@@ -198,10 +207,16 @@ class Pipeline:
             frames_out=counters.frames_out,
             frames_segmented=counters.frames_segmented,
             uptime_s=round(time.monotonic() - self._started_at, 1) if self._started_at else 0.0,
-            last_error=counters.last_error,
+            last_error=counters.last_error or demand.error,
             healthy=healthy,
             health=health,
             notices=list(counters.notices.values()),
+            demand_state=demand.state,
+            idle_seconds_total=demand.idle_seconds_total(),
+            readers=readers.total,
+            readers_detail=readers.model_dump(),
+            wakes=demand.wakes,
+            last_wake_ms=demand.last_wake_ms,
         )
 
     # ----------------------------------------------------------------- output thread
@@ -238,9 +253,21 @@ class Pipeline:
         self._close_retired()
         if self._health()[0] and not self._inference_stalled():
             self._notifier.watchdog()
+        counters = self._counters
+        # On demand (demand.py): while idle, only the paused card, at a low rate.
+        demand = self._demand
+        demand.eligible(counters.frames_out > 0 and counters.camera_state == "running")
+        idle = demand.state == "idle"
+        if (self._outputs.rate is not None) != idle:  # the loopback repeats at the idle rate
+            self._outputs.set_rate(IDLE_FPS if idle else None)
+        if idle:
+            card = demand.hold_frame(settings.width, settings.height)
+            if card is not None:
+                self._outputs.write(card, settings)
+            demand.wait_for_change(min(0.5, demand.seconds_to_next_hold()))
+            return last_seq, last_card_at
         taken = self._frames.wait_newer(last_seq, timeout=interval, consume=True)
         now = time.monotonic()
-        counters = self._counters
         if taken is not None:
             item = taken.frame
             try:
@@ -263,6 +290,7 @@ class Pipeline:
                 counters.glass_ms.append((done - item.arrived + camera_s) * 1000.0)
                 self._meters.latency.add("capture_to_output", done - item.arrived)
                 self._notifier.ready()
+                demand.processed_frame_out(done)
             return item.seq, last_card_at
         if counters.camera_state in ("unavailable", "starting") and (
             now - last_card_at >= interval
@@ -287,6 +315,8 @@ class Pipeline:
         if self._state == "stopped":
             return False, "the pipeline is stopped"
         counters = self._counters
+        if self._demand.state == "idle":  # on demand: no processed frames on purpose
+            return True, "idle: nobody watching"
         if counters.camera_state != "running":
             # No frames to send: the outputs show the "camera unavailable" card meanwhile.
             return True, f"camera {counters.camera_state}"
@@ -299,7 +329,7 @@ class Pipeline:
         if size is not None and self._slot.adapting_to(size):
             # A TensorRT engine for a new camera size takes minutes: a restart would not help.
             return True, "building the model for the new camera size"
-        silent = now - max(counters.last_frame_out, self._slot.swapped_at)
+        silent = now - max(counters.last_frame_out, self._slot.swapped_at, self._demand.woke_at)
         if silent > OUTPUT_STALL_S:
             # No error text: /healthz answers without a login and errors may name host files.
             return False, (
@@ -333,7 +363,9 @@ class Pipeline:
     def _inference_stalled(self) -> bool:
         """A hung backend (frames arrive, no mask for long): stop the watchdog so systemd
         restarts the service, which a frozen GPU call would otherwise block forever."""
-        if self._slot.current is None or self._counters.camera_state != "running":
+        # Idle (on demand) makes no masks on purpose: that is no stall.
+        idle = self._demand.state == "idle"
+        if idle or self._slot.current is None or self._counters.camera_state != "running":
             self._masks.last_progress = time.monotonic()
             return False
         return time.monotonic() - self._masks.last_progress > INFERENCE_STALL_S
@@ -354,6 +386,8 @@ class Pipeline:
         mask = self._masks.mask_for(item, loaded.generation, budget=1.0 / fps)
         if mask is None:
             return status_card(width, height, "Preparing the model", ""), False
+        if not self._demand.fresh(mask.arrived):  # on demand: never a stale mask after a wake
+            return self._demand.waking_card(width, height), False
         started = time.monotonic()
         try:
             try:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.pipeline.common import log, one_line
+from runtime.pipeline.demand import Demand
 from runtime.pipeline.mailbox import CapturedFrame, LatestFrame
 from runtime.pipeline.processor_slot import LoadedProcessor, ProcessorSlot
 from runtime.pipeline.status import PipelineCounters, PipelineMeters
@@ -52,6 +53,8 @@ class MaskWorker:
         self._latest: FrameMask | None = None
         self._inferring_seq = 0
         self.last_progress = time.monotonic()  # last mask, for the watchdog
+        self.demand: Demand | None = None  # on demand: set by the pipeline
+        self._reset_smoothing = False
 
     def wake(self) -> None:
         with self._cond:
@@ -62,11 +65,21 @@ class MaskWorker:
         failures = 0
         slot = self._slot
         while not self._stop.is_set():
+            # On demand (demand.py): no segmentation while idle; a wake segments only frames
+            # that show the room now, and forgets the smoothing of the masks from before.
+            demand = self.demand
+            if demand is not None and not demand.segmenting():
+                self._reset_smoothing = True
+                demand.wait_for_change(0.25)
+                continue
             taken = self._frames.wait_newer(last_seq, timeout=0.2)
             if taken is None:
                 continue
             item = taken.frame
             last_seq = item.seq
+            if demand is not None and not demand.fresh(item.arrived):
+                taken.done()
+                continue
             try:
                 value, loaded, started = self._segment(item)
             finally:
@@ -118,6 +131,9 @@ class MaskWorker:
                     )
                     slot.request_build(self._settings(), frame_size=size, interim=True)
                 return None, None, 0.0
+            if self._reset_smoothing:  # on demand: no EMA with a mask from before the idle
+                self._reset_smoothing = False
+                loaded.processor.reset_smoothing()
             self._inferring_seq = item.seq
             started = time.monotonic()
             try:

@@ -39,6 +39,7 @@ class OutputSet:
         self._slots: list[OutputSlot] = []
         self._attached: list[FrameOutput] = []  # given by the caller, which closes them
         self.dirty = True  # reopen from the settings before the next frame
+        self.rate: float | None = None  # on demand: the repeat rate while idle (set_rate)
         self.configure_mjpeg(settings)
 
     def configure_mjpeg(self, settings: Settings) -> None:
@@ -83,6 +84,7 @@ class OutputSet:
                         slot.uri, settings.width, settings.height, settings.fps
                     )
                     slot.error = None
+                    slot.output.set_rate(self.rate)
                     log.info("output open: %s", slot.output.description)
                 except Exception as exc:
                     if slot.error != one_line(exc):
@@ -117,6 +119,13 @@ class OutputSet:
                 log.error("output %s failed: %s (reopening in %g s)", slot.uri, exc, OUTPUT_RETRY_S)
                 close_quietly(output)
         self._meters.latency.add("output", time.monotonic() - started)
+
+    def set_rate(self, fps: float | None) -> None:
+        """Repeat rate of the outputs that repeat frames by themselves (None: their fps)."""
+        self.rate = fps
+        for slot in self._slots:
+            if slot.output is not None:
+                slot.output.set_rate(fps)
 
     def close(self) -> None:
         """Close the configured outputs (the preview buffer stays: the panel reads it)."""

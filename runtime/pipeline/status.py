@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 from runtime.meters import LatencyMeter, RateMeter
 from runtime.sources import SourceInfo
 
-CameraState = Literal["starting", "running", "unavailable", "stopped"]
+# "idle": closed while nobody watches (idle_camera = "close", runtime.pipeline.demand).
+CameraState = Literal["starting", "running", "unavailable", "idle", "stopped"]
 ProcessorState = Literal["loading", "ready", "failed"]
 
 
@@ -77,6 +78,22 @@ class PipelineStatus(BaseModel):
         default_factory=list,
         description="Warnings for the panel about settings that could not be honoured "
         "(e.g. an unreadable background replaced by blur); no host paths.",
+    )
+    # On demand (runtime.pipeline.demand).
+    demand_state: Literal["active", "idle", "waking"] = Field(
+        "active",
+        description="active: processing; idle: nobody watches, segmentation paused, the outputs "
+        "show a paused card; waking: a reader arrived, the card shows until the first mask.",
+    )
+    idle_seconds_total: float = Field(0.0, description="Time spent idle since the start.")
+    readers: int = Field(
+        0, description="Virtual camera readers + preview viewers + file outputs, now."
+    )
+    readers_detail: dict[str, int] = Field(default_factory=dict)
+    wakes: int = Field(0, description="Wake-ups since the start.")
+    last_wake_ms: float | None = Field(
+        None,
+        description="The last wake-up: from the reader's arrival to the first processed frame.",
     )
 
 

@@ -61,6 +61,11 @@ class FrameSource(ABC):
         np.copyto(buffer, frame)
         return buffer
 
+    def skip(self) -> None:
+        """Take the next frame without decoding it where the source can (a camera: grab()):
+        how the pipeline keeps a camera streaming while it idles (runtime.pipeline.demand)."""
+        self.read()
+
     @abstractmethod
     def close(self) -> None:
         """Release the device; safe to call twice and on a source that never opened."""

@@ -34,5 +34,12 @@ class DemoSource(FrameSource):
         self._pacer.wait()
         return frame
 
+    def skip(self) -> None:
+        # A camera's grab(): the frame goes by at the camera's rate, nothing is drawn.
+        if self._clip is None:
+            raise SourceUnavailable("The demo source is not open.")
+        self._index += 1
+        self._pacer.wait()
+
     def close(self) -> None:
         self._clip = None

@@ -97,6 +97,13 @@ class V4l2Source(FrameSource):
         # OpenCV decodes into `buffer` when size and type match, else returns a new array.
         return self._read(buffer)
 
+    def skip(self) -> None:
+        # grab() dequeues the frame; only retrieve() would decode it (MJPG) and convert it.
+        if self._cap is None:
+            raise SourceUnavailable(f"Camera {self.device} is not open.")
+        if not self._cap.grab():
+            raise SourceUnavailable(f"Camera {self.device} stopped delivering frames (unplugged?).")
+
     def _read(self, buffer: BGRFrame | None) -> BGRFrame:
         if self._cap is None:
             raise SourceUnavailable(f"Camera {self.device} is not open.")

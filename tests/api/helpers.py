@@ -32,6 +32,7 @@ FAST = {
     "internal_resolution": "medium",
     "backend": "onnxruntime",
     "threads": 1,
+    "idle_after": 0.0,  # these tests read the status, not the preview: never idle (issue 17)
 }
 
 

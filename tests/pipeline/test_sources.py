@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from convert.errors import UserError
+from runtime.demo import DemoClip
 from runtime.sources import SourceUnavailable, open_source
 from runtime.sources.csi import csi_pipeline, opencv_has_gstreamer
 
@@ -199,3 +200,17 @@ def test_rtsp_transport_is_per_source_and_leaves_the_environment_alone(
 def test_rtsp_unknown_transport_is_one_sentence() -> None:
     with pytest.raises(UserError, match=r"transport 'quic'.*transport=tcp"):
         open_source("rtsp://127.0.0.1:9/cam?transport=quic", 640, 480, 30)
+
+
+def test_skip_takes_a_frame_without_drawing_it() -> None:
+    # What an idle pipeline does to keep a camera streaming (on demand, issue 17).
+    source = open_source("demo://?pace=0", 64, 48, 30)
+    source.open()
+    first = source.read().copy()
+    source.skip()
+    third = source.read()
+    source.close()
+    clip = DemoClip(64, 48)
+    assert np.array_equal(first, clip.frame(0)) and np.array_equal(third, clip.frame(2))
+    with pytest.raises(SourceUnavailable):
+        source.skip()  # closed
