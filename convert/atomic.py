@@ -45,28 +45,45 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+class PendingFile:
+    """A temporary file beside `path` (created empty, mode 0600 while written) that becomes
+    `path` on `publish()`: flushed, given `mode` (default: 0666 less the umask), renamed over
+    `path`, the directory entry flushed. `discard()` removes it; after a publish it does
+    nothing. For writers that outlive one block (a recording); `atomic_path` for the rest.
+    OSError when the folder is not writable."""
+
+    def __init__(self, path: Path, *, mode: int | None = None, suffix: str = TEMP_SUFFIX) -> None:
+        self.path = Path(path)
+        self.mode = mode
+        directory = self.path.parent if str(self.path.parent) else Path(".")
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=suffix, dir=directory)
+        os.close(fd)
+        self.tmp = Path(name)
+
+    def publish(self) -> None:
+        with open(self.tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(self.tmp, 0o666 & ~current_umask() if self.mode is None else self.mode)
+        os.replace(self.tmp, self.path)
+        _fsync_directory(self.tmp.parent)
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_path(
     path: Path, *, mode: int | None = None, suffix: str = TEMP_SUFFIX
 ) -> Iterator[Path]:
     """An empty temporary file beside `path` for the block to fill (by name: for writers such as
-    OpenCV's or a compiler that want a path). When the block ends normally the file is flushed,
-    given `mode` (default: 0666 less the umask) and renamed over `path`; when it raises, the
-    temporary file is removed and `path` is untouched. OSError when the folder is not writable."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=directory)
-    os.close(fd)
-    tmp = Path(name)
+    OpenCV's or a compiler that want a path). When the block ends normally it replaces `path`
+    (see `PendingFile`); when it raises, the temporary file is removed and `path` is untouched."""
+    pending = PendingFile(path, mode=mode, suffix=suffix)
     try:
-        yield tmp
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~current_umask() if mode is None else mode)
-        os.replace(tmp, path)
-        _fsync_directory(directory)
+        yield pending.tmp
+        pending.publish()
     finally:
-        tmp.unlink(missing_ok=True)
+        pending.discard()
 
 
 def write_atomic(

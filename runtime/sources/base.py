@@ -7,11 +7,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from convert.errors import UserError
-
-BGRFrame = npt.NDArray[np.uint8]
+from core.arrays import BGRFrame
 
 
 class SourceUnavailable(UserError):

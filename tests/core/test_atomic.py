@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from convert.atomic import TEMP_SUFFIX, atomic_path, current_umask, write_atomic
+from convert.atomic import TEMP_SUFFIX, PendingFile, atomic_path, current_umask, write_atomic
 
 
 @pytest.fixture
@@ -64,3 +64,16 @@ def test_a_path_for_writers_that_want_one_keeps_the_suffix(tmp_path: Path) -> No
 def test_an_unwritable_folder_is_an_os_error(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         write_atomic(tmp_path / "missing" / "file", b"x")
+
+
+def test_a_pending_file_appears_only_when_published(tmp_path: Path, umask_027: None) -> None:
+    target = tmp_path / "recording.mp4"
+    pending = PendingFile(target, suffix=".partial.mp4")
+    pending.tmp.write_bytes(b"frames")
+    assert _mode(pending.tmp) == 0o600 and not target.exists()  # private while written
+    pending.publish()
+    pending.discard()  # after a publish: nothing to remove
+    assert target.read_bytes() == b"frames" and _mode(target) == 0o640
+    empty = PendingFile(tmp_path / "empty.mp4")
+    empty.discard()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recording.mp4"]
