@@ -1,12 +1,16 @@
-"""Media for the pipeline tests: a real photo as an image file and as a short video clip."""
+"""Media for the pipeline tests (a real photo as an image file and as a short video clip), and
+the pipelines a test starts, stopped after it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+
+from runtime.pipeline import Pipeline
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +38,12 @@ def write_clip(path: Path, photo_rgb: np.ndarray, frames: int, size: tuple[int, 
 @pytest.fixture(scope="session")
 def clip_path(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> Path:
     return write_clip(tmp_path_factory.mktemp("media") / "clip.avi", astronaut, 12, (320, 240))
+
+
+@pytest.fixture
+def pipelines() -> Iterator[list[Pipeline]]:
+    """Pipelines a test starts, stopped after it even when it fails."""
+    started: list[Pipeline] = []
+    yield started
+    for pipeline in started:
+        pipeline.stop()

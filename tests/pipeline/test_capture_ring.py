@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import zlib
 from collections import deque
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -54,14 +53,6 @@ class ChecksumOutput(FrameOutput):
 
     def close(self) -> None:
         pass
-
-
-@pytest.fixture
-def pipelines() -> Iterator[list[Pipeline]]:
-    started: list[Pipeline] = []
-    yield started
-    for pipeline in started:
-        pipeline.stop()
 
 
 @pytest.mark.parametrize("effect", ["none", "mask"])

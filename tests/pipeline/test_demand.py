@@ -20,6 +20,7 @@ from runtime.outputs.status_card import status_card
 from runtime.pipeline import Pipeline, PipelineStatus
 from runtime.pipeline.demand import IDLE_FPS, PAUSED_CARD, WAKING_CARD
 from runtime.settings import Settings
+from tests.pipeline.test_pipeline import wait_until as wait_for_status
 from tests.pipeline.test_v4l2loopback import _loopback_devices
 
 pytestmark = pytest.mark.slow
@@ -29,14 +30,7 @@ SIZE = (320, 240)
 def wait_until(
     pipeline: Pipeline, check: Callable[[PipelineStatus], bool], timeout: float
 ) -> PipelineStatus:
-    deadline = time.monotonic() + timeout
-    status = pipeline.status()
-    while time.monotonic() < deadline:
-        status = pipeline.status()
-        if check(status):
-            return status
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met in {timeout} s; status: {status.model_dump_json()}")
+    return wait_for_status(pipeline, check, timeout, poll_s=0.02)  # idle windows are short
 
 
 def settings(**changes: object) -> Settings:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -37,14 +36,6 @@ def damaged_background(folder: Path, kind: str, astronaut: np.ndarray) -> Path:
         full = whole.read_bytes()
     path.write_bytes(full[: len(full) // 3])
     return path
-
-
-@pytest.fixture
-def pipelines() -> Iterator[list[Pipeline]]:
-    started: list[Pipeline] = []
-    yield started
-    for pipeline in started:
-        pipeline.stop()
 
 
 @pytest.mark.parametrize("kind", ["picture", "video"])

@@ -22,7 +22,10 @@ SIZE = (320, 240)
 
 
 def wait_until(
-    pipeline: Pipeline, check: Callable[[PipelineStatus], bool], timeout: float
+    pipeline: Pipeline,
+    check: Callable[[PipelineStatus], bool],
+    timeout: float,
+    poll_s: float = 0.05,
 ) -> PipelineStatus:
     deadline = time.monotonic() + timeout
     status = pipeline.status()
@@ -30,7 +33,7 @@ def wait_until(
         status = pipeline.status()
         if check(status):
             return status
-        time.sleep(0.05)
+        time.sleep(poll_s)
     raise AssertionError(f"condition not met in {timeout} s; status: {status.model_dump_json()}")
 
 
