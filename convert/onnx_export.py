@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from convert import metadata as md
-from convert.atomic import write_atomic
+from convert.atomic import PendingFile, write_atomic
 from convert.catalog import Variant, default_models_dir, get_variant
 from convert.errors import MissingExtraError, UserError
 from convert.input_size import check_input_size, default_input_size, output_size
@@ -366,14 +364,12 @@ def _check_writable(out: Path) -> None:
     """Fail before the slow export when the output cannot be written."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+        PendingFile(out).discard()  # the temporary file the export will write
     except OSError as exc:
         raise UserError(
             f"Cannot write the ONNX file {out} ({exc.strerror}): pass -o with a path in a "
             "writable folder."
         ) from None
-    os.close(fd)
-    os.unlink(tmp)
     if out.is_dir():
         raise UserError(f"The ONNX output {out} is a directory: pass -o with a file name.")
 

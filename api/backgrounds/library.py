@@ -25,6 +25,7 @@ from api.backgrounds.builtin import BUILTIN, HEIGHT, WIDTH
 from api.backgrounds.sniffing import image_size, video_suffix
 from api.backgrounds.storage import Background, BackgroundStore
 from api.errors import Busy, Conflict, NotSaved, PanelError, TooLarge
+from convert.atomic import TEMP_SUFFIX, PendingFile
 from core.arrays import U8
 
 log = logging.getLogger(__name__)
@@ -127,10 +128,11 @@ class BackgroundLibrary(BackgroundStore):
 
     def _add_video(self, background_id: str, name: str, data: bytes, suffix: str) -> Background:
         upload = self.directory / f".upload-{background_id}{suffix}"
-        encoded = self.directory / f".encode-{background_id}.mp4"
+        # OpenCV picks the container by the suffix; the store publishes it atomically.
+        encoded = PendingFile(self.directory / f"{background_id}.mp4", suffix=f"{TEMP_SUFFIX}.mp4")
         try:
             upload.write_bytes(data)
-            first, fps, count, size = self._reencode_video(upload, encoded)
+            first, fps, count, size = self._reencode_video(upload, encoded.tmp)
             entry = Background(
                 id=background_id,
                 name=name,
@@ -145,7 +147,7 @@ class BackgroundLibrary(BackgroundStore):
             return entry
         finally:
             upload.unlink(missing_ok=True)
-            encoded.unlink(missing_ok=True)
+            encoded.discard()
 
     def _reencode_video(self, source: Path, target: Path) -> tuple[U8, float, int, tuple[int, int]]:
         """Decode every frame and write them again as MP4; returns (first frame, fps, frames, size)."""

@@ -8,7 +8,6 @@ unreadable entry is skipped with a warning, never an error for the whole list.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from pydantic import BaseModel
 
 from api.boundary import LIBRARY_ID
 from api.errors import NotFound, PanelError
-from convert.atomic import TEMP_SUFFIX, write_atomic
+from convert.atomic import TEMP_SUFFIX, PendingFile, write_atomic
 from core.arrays import U8
 from runtime.images import scale_to_cover
 
@@ -28,7 +27,7 @@ log = logging.getLogger(__name__)
 
 Kind = Literal["image", "video"]
 THUMB_SIZE = (192, 108)  # width, height
-UPLOAD_PREFIXES = (".upload-", ".encode-")  # a video upload's working files
+UPLOAD_PREFIXES = (".upload-", ".encode-")  # a video upload as received (.encode-: before)
 
 
 class Background(BaseModel):
@@ -121,10 +120,10 @@ class BackgroundStore:
             write_atomic(self.directory / f"{background_id}.json", entry.model_dump_json().encode())
         return entry
 
-    def store_video(self, entry: Background, encoded: Path, first_frame: U8) -> None:
-        """Move the re-encoded video `encoded` (a file in this directory) into place."""
+    def store_video(self, entry: Background, encoded: PendingFile, first_frame: U8) -> None:
+        """Publish the re-encoded video `encoded` (pending as <id>.mp4), then its entry."""
         with self._lock:
-            os.replace(encoded, self.directory / f"{entry.id}.mp4")
+            encoded.publish()
             write_atomic(self.directory / f"{entry.id}.thumb.jpg", _thumbnail(first_frame))
             write_atomic(self.directory / f"{entry.id}.json", entry.model_dump_json().encode())
 
@@ -142,9 +141,9 @@ class BackgroundStore:
     def _remove_leftovers(self) -> None:
         """Temporary files of an upload or write interrupted by a crash or power cut."""
         for leftover in self.directory.glob(".*"):
-            # .tmp: the temporary suffix of earlier versions.
+            # .tmp and .encode-: the temporary files of earlier versions.
             if leftover.is_file() and (
                 leftover.name.startswith(UPLOAD_PREFIXES)
-                or leftover.suffix in (TEMP_SUFFIX, ".tmp")
+                or {TEMP_SUFFIX, ".tmp"} & set(leftover.suffixes)
             ):
                 leftover.unlink(missing_ok=True)
