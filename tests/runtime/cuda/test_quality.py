@@ -13,7 +13,7 @@ in CI). Tolerances, tightest first:
 - face blur: the frame blur rounds once on the GPU and after every OpenCV pass on the CPU, so
   at most one level on a few pixels;
 - guided filter: float sums in another order than OpenCV's box filter, as the kernel test
-  (tests/cuda/test_edge_refine.py): the mask within 5e-4, the picture one level on a few pixels.
+  (tests/runtime/cuda/test_edge_refine.py): the mask within 5e-4, the picture one level on a few pixels.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from runtime.cuda.processor import CudaFrameProcessor
 from runtime.effects.parts import FACE_PARTS, contour_rim
 from runtime.mask import MaskRefiner
 from runtime.processor import FrameProcessor
-from tests.cuda.conftest import settings
+from tests.runtime.cuda.conftest import settings
 
 pytestmark = [pytest.mark.cuda]
 

@@ -7,7 +7,7 @@ outputs must be identical, so a rounding-rule mismatch fails; where the CPU roun
 OpenCV pass and the GPU once, values may differ by one level.
 
 Length (over 400 lines): one test per kernel and effect against its CPU twin, all on the same
-executor fixtures; tests/cuda/test_quality.py holds issue 14's look and refinements.
+executor fixtures; tests/runtime/cuda/test_quality.py holds issue 14's look and refinements.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from runtime.effects.parts import FACE_PARTS, body_part_keep, contour_rim
 from runtime.geometry import frame_geometry
 from runtime.processor import FrameProcessor
 from runtime.resample import preprocess, sigmoid
-from tests.cuda.conftest import settings, to_yuyv
-from tests.cuda.test_host_numbers import apply_tables
+from tests.runtime.cuda.conftest import settings, to_yuyv
+from tests.runtime.cuda.test_host_numbers import apply_tables
 
 
 def open_processor(processors: list[Any], *args: Any, **kwargs: Any) -> CudaFrameProcessor:

@@ -15,7 +15,7 @@ from runtime.outputs.base import FrameOutput
 from runtime.pipeline import Pipeline
 from runtime.processor import FrameProcessor, SegmentationResult
 from runtime.settings import Settings
-from tests.pipeline.test_pipeline import settings, wait_until
+from tests.runtime.pipeline.test_pipeline import settings, wait_until
 
 pytestmark = pytest.mark.slow
 

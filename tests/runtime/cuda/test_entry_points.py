@@ -12,7 +12,7 @@ from convert.errors import UserError
 from runtime.cuda import cuda_unavailable_reason, open_cuda_processor
 from runtime.cuda.processor import CudaFrameProcessor
 from runtime.processor_protocol import FrameProcessorProtocol
-from tests.cuda.conftest import settings
+from tests.runtime.cuda.conftest import settings
 
 
 def test_host_executor_is_available_with_a_compiler(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from runtime.models import find_onnx
 from runtime.pipeline import Pipeline
 from runtime.processor import FrameProcessor, SegmentationResult
 from runtime.settings import Settings
-from tests.pipeline.test_pipeline import SIZE, settings, wait_until
+from tests.runtime.pipeline.test_pipeline import SIZE, settings, wait_until
 
 pytestmark = pytest.mark.slow
 

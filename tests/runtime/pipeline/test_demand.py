@@ -20,8 +20,8 @@ from runtime.outputs.status_card import status_card
 from runtime.pipeline import Pipeline, PipelineStatus
 from runtime.pipeline.demand import IDLE_FPS, PAUSED_CARD, WAKING_CARD
 from runtime.settings import Settings
-from tests.pipeline.test_pipeline import wait_until as wait_for_status
-from tests.pipeline.test_v4l2loopback import _loopback_devices
+from tests.runtime.outputs.test_v4l2loopback import _loopback_devices
+from tests.runtime.pipeline.test_pipeline import wait_until as wait_for_status
 
 pytestmark = pytest.mark.slow
 SIZE = (320, 240)

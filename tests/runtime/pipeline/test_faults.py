@@ -14,7 +14,7 @@ import runtime.effects
 from runtime.pipeline import OUTPUT_STALL_S, Pipeline
 from runtime.settings import Settings
 from runtime.systemd_notify import SystemdNotifier
-from tests.pipeline.test_pipeline import _datagrams, settings, wait_until
+from tests.runtime.pipeline.test_pipeline import _datagrams, settings, wait_until
 
 pytestmark = pytest.mark.slow
 

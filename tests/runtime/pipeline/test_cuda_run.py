@@ -13,7 +13,7 @@ import cv2
 import pytest
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_run_writes_30_frames_on_the_cuda_path(models_dir: Path, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from convert.errors import UserError
 from runtime.cuda.buffers import DeviceBuffer
 from runtime.cuda.host_executor import HostCudaError, HostDevice
 from runtime.cuda.processor import CudaFrameProcessor
-from tests.cuda.conftest import settings
+from tests.runtime.cuda.conftest import settings
 
 
 @pytest.fixture(params=["pinned", "mapped"])
