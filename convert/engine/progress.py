@@ -16,6 +16,7 @@ else:
     trt = lazy_import("tensorrt")
 
 log = logging.getLogger(__name__)
+LINE_CHARS = 150  # the progress line on a terminal
 
 
 class BuildProgress:
@@ -64,8 +65,12 @@ class BuildProgress:
     def _draw(self) -> None:
         if not self._tty:
             return
-        chain = " > ".join(f"{n} {d}/{t}" for n, (d, t) in self._steps.items())
-        self._print(f"\r\x1b[K{chain[-150:]}", end="")
+        phases = [f"{n} {d}/{t}" for n, (d, t) in self._steps.items()]
+        # The outermost phase and as many of the innermost as fit in a line: whole names (a cut
+        # one read as garbage when builder threads ran many phases at once).
+        while len(phases) > 2 and len(" > ".join(phases)) > LINE_CHARS:
+            del phases[1]
+        self._print(f"\r\x1b[K{' > '.join(phases)}", end="")
 
     def _print(self, text: str, end: str = "\n") -> None:
         print(text, end=end, file=self._stream, flush=True)
