@@ -14,6 +14,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "runtime.commands.segment",
     "runtime.commands.render",
     "runtime.commands.bench",
+    "runtime.commands.compare",
 )
 
 
