@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -17,7 +18,7 @@ from convert.errors import UserError
 from runtime.backends.base import SegmentationBackend
 from runtime.effects import Compositor
 from runtime.geometry import FrameGeometry, frame_geometry
-from runtime.mask import MaskRefiner, feather, part_ids, person_scores, threshold
+from runtime.mask import MaskRefiner, feather, part_ids, person_mask, person_scores
 from runtime.resample import preprocess
 from runtime.settings import Settings
 
@@ -35,14 +36,20 @@ class SegmentationResult:
 
     mask: float32 [h, w] in 0..1: BodyPix's thresholded person mask, then (video only)
     feathered edges and temporal smoothing. part_ids: int8 [h, w], 0-23 where a person is,
-    -1 elsewhere, or None when parts were not asked for. scores: the person probability
-    before the threshold (what BodyPix's `segmentPersonActivation` thresholds).
+    -1 elsewhere, or None when parts were not asked for. segment_logits: the network's person
+    logits at stride resolution; `scores` is the person probability at frame size before the
+    threshold (what BodyPix's `segmentPersonActivation` thresholds), computed when first read.
     """
 
     mask: F32
     part_ids: I8 | None
-    scores: F32
+    segment_logits: F32
     geometry: FrameGeometry
+
+    @cached_property
+    def scores(self) -> F32:
+        # Not on the frame path: the mask is thresholded without interpolating every score.
+        return person_scores(self.segment_logits, self.geometry)
 
 
 @dataclass
@@ -118,8 +125,7 @@ class FrameProcessor:
         backend = self._backend_for(geometry)
         logits = backend.run(model_input, parts=parts)
         t2 = time.perf_counter()
-        scores = person_scores(logits.segments, geometry)
-        mask = threshold(scores, s.segmentation_threshold)
+        mask = person_mask(logits.segments, geometry, s.segmentation_threshold)
         ids = None
         if parts:
             if logits.part_heatmaps is None:
@@ -133,7 +139,9 @@ class FrameProcessor:
         timings["preprocess"] = (t1 - t0) * 1e3
         timings["inference"] = (t2 - t1) * 1e3
         timings["mask"] = (t3 - t2) * 1e3
-        return SegmentationResult(mask=mask, part_ids=ids, scores=scores, geometry=geometry)
+        return SegmentationResult(
+            mask=mask, part_ids=ids, segment_logits=logits.segments, geometry=geometry
+        )
 
     def segment(self, frame_bgr: U8, parts: bool | None = None) -> SegmentationResult:
         """Segment one frame; part ids when `parts` (None: when the effect needs them)."""

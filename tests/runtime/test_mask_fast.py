@@ -1,0 +1,34 @@
+"""The frame path's shortcuts give the very numbers of the step-by-step BodyPix reproduction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from runtime.geometry import frame_geometry
+from runtime.mask import _mask_plan, person_mask, person_scores, threshold
+
+SIZES = [(720, 1280), (480, 640), (512, 512), (300, 512), (479, 641), (1080, 1920)]
+
+
+@pytest.mark.parametrize("frame", SIZES, ids=lambda s: f"{s[1]}x{s[0]}")
+@pytest.mark.parametrize("resolution", ["medium", "low", "full", 0.3, 1.5])
+def test_person_mask_is_the_thresholded_scores(frame: tuple[int, int], resolution) -> None:
+    g = frame_geometry(*frame, resolution, 16)
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[0 : g.logits_size[0], 0 : g.logits_size[1]]
+    blob = 6 - np.hypot((yy - g.logits_size[0] / 2) * 1.5, xx - g.logits_size[1] / 3)
+    for logits in (
+        rng.normal(0, 4, g.logits_size),
+        np.round(rng.normal(0, 2, g.logits_size)),  # equal neighbours: ties at the threshold
+        blob,
+    ):
+        logits = logits.astype(np.float32)
+        for t in (0.7, 0.5, 0.0, 0.95):
+            want = threshold(person_scores(logits, g), t)
+            assert np.array_equal(person_mask(logits, g, t), want), (t, logits.std())
+
+
+def test_the_shortcut_applies_where_the_crop_enlarges() -> None:
+    assert _mask_plan(frame_geometry(720, 1280, "medium", 16)) is not None
+    assert _mask_plan(frame_geometry(480, 640, "medium", 8)) is not None
