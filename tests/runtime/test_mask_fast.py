@@ -18,12 +18,12 @@ def test_person_mask_is_the_thresholded_scores(frame: tuple[int, int], resolutio
     rng = np.random.default_rng(7)
     yy, xx = np.mgrid[0 : g.logits_size[0], 0 : g.logits_size[1]]
     blob = 6 - np.hypot((yy - g.logits_size[0] / 2) * 1.5, xx - g.logits_size[1] / 3)
-    for logits in (
+    for source in (
         rng.normal(0, 4, g.logits_size),
         np.round(rng.normal(0, 2, g.logits_size)),  # equal neighbours: ties at the threshold
         blob,
     ):
-        logits = logits.astype(np.float32)
+        logits = np.asarray(source, np.float32)
         for t in (0.7, 0.5, 0.0, 0.95):
             want = threshold(person_scores(logits, g), t)
             assert np.array_equal(person_mask(logits, g, t), want), (t, logits.std())
