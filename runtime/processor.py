@@ -19,7 +19,7 @@ from runtime.backends.base import SegmentationBackend
 from runtime.effects import Compositor
 from runtime.geometry import FrameGeometry, frame_geometry
 from runtime.mask import MaskRefiner, feather, part_ids, person_mask, person_scores
-from runtime.resample import preprocess
+from runtime.resample import preprocess, preprocess_planar
 from runtime.settings import Settings
 
 U8 = npt.NDArray[np.uint8]
@@ -117,12 +117,17 @@ class FrameProcessor:
 
     def _segment(self, frame: U8, timings: dict[str, float], parts: bool) -> SegmentationResult:
         s = self.settings
-        t0 = time.perf_counter()
         frame = check_frame(frame)
         geometry = self.geometry(frame.shape[0], frame.shape[1])
-        model_input = preprocess(frame, geometry)
-        t1 = time.perf_counter()
         backend = self._backend_for(geometry)
+        t0 = time.perf_counter()
+        # ONNX Runtime's graph may take the normalised planar image (one pass less there).
+        planar = getattr(backend, "planar_input", None)
+        if planar is None:
+            model_input = preprocess(frame, geometry)
+        else:
+            model_input = preprocess_planar(frame, geometry, *planar)
+        t1 = time.perf_counter()
         logits = backend.run(model_input, parts=parts)
         t2 = time.perf_counter()
         mask = person_mask(logits.segments, geometry, s.segmentation_threshold)

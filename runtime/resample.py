@@ -91,6 +91,20 @@ def preprocess(frame_bgr: npt.NDArray[np.uint8], geometry: FrameGeometry) -> F32
     return np.ascontiguousarray(resample(frame_bgr, rows, cols, parallel=True)[:, :, ::-1])
 
 
+def preprocess_planar(
+    frame_bgr: npt.NDArray[np.uint8], geometry: FrameGeometry, scale: float, shift: float
+) -> F32:
+    """`preprocess`, then x * scale + shift (the model's normalisation, float32 like its Mul
+    and Add), as [1, 3, H, W] RGB: the input of a graph without its first three ops."""
+    rgb = resample(frame_bgr, *geometry.preprocess(), parallel=True)[:, :, ::-1]
+    h, w = geometry.input_size
+    out = np.empty((1, 3, h, w), np.float32)
+    # One pass reads the channels in place and writes the planes (the swap comes free).
+    np.multiply(rgb.transpose(2, 0, 1), np.float32(scale), out=out[0])
+    out += np.float32(shift)
+    return out
+
+
 def sigmoid(x: F32) -> F32:
     """Logistic function in float32 (in place on a fresh array)."""
     out = np.negative(x, dtype=np.float32)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from runtime.backends.onnxruntime import OnnxRuntimeBackend
+from runtime.demo import DemoClip
 from runtime.geometry import frame_geometry
 from runtime.mask import _mask_plan, person_mask, person_scores, threshold
+from runtime.models import find_onnx
+from runtime.resample import preprocess, preprocess_planar
 
 SIZES = [(720, 1280), (480, 640), (512, 512), (300, 512), (479, 641), (1080, 1920)]
 
@@ -32,3 +38,23 @@ def test_person_mask_is_the_thresholded_scores(frame: tuple[int, int], resolutio
 def test_the_shortcut_applies_where_the_crop_enlarges() -> None:
     assert _mask_plan(frame_geometry(720, 1280, "medium", 16)) is not None
     assert _mask_plan(frame_geometry(480, 640, "medium", 8)) is not None
+
+
+def test_planar_input_gives_the_logits_of_the_exported_graph(models_dir: Path) -> None:
+    import onnxruntime as ort
+
+    variant = "mobilenet-float-050-stride16"
+    path = find_onnx(variant)
+    backend = OnnxRuntimeBackend(path, variant, threads=1)
+    assert backend.planar_input is not None  # the export starts with Mul, Add, Transpose
+    exported = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    g = frame_geometry(480, 640, "medium", 16)
+    frame = DemoClip(640, 480).frame(30)
+    image = preprocess(frame, g)
+    want = exported.run(["segments", "part_heatmaps"], {"image": image[None]})
+    planar = backend.run(preprocess_planar(frame, g, *backend.planar_input), parts=True)
+    nhwc = backend.run(image, parts=True)  # the NHWC input still works
+    for got in (planar, nhwc):
+        assert np.array_equal(got.segments, want[0][0, :, :, 0])
+        assert np.array_equal(got.part_heatmaps, want[1][0])
+    backend.close()
