@@ -55,6 +55,7 @@ def test_planar_input_gives_the_logits_of_the_exported_graph(models_dir: Path) -
     planar = backend.run(preprocess_planar(frame, g, *backend.planar_input), parts=True)
     nhwc = backend.run(image, parts=True)  # the NHWC input still works
     for got in (planar, nhwc):
+        assert got.part_heatmaps is not None
         assert np.array_equal(got.segments, want[0][0, :, :, 0])
         assert np.array_equal(got.part_heatmaps, want[1][0])
     backend.close()
