@@ -40,6 +40,17 @@ def test_the_shortcut_applies_where_the_crop_enlarges() -> None:
     assert _mask_plan(frame_geometry(480, 640, "medium", 8)) is not None
 
 
+@pytest.mark.parametrize("frame", [*SIZES, (120, 160)], ids=lambda s: f"{s[1]}x{s[0]}")
+def test_planar_preprocess_is_the_normalised_preprocess(frame: tuple[int, int]) -> None:
+    h, w = frame
+    image = DemoClip(w, h).frame(60)
+    scale, shift = np.float32(1 / 127.5), np.float32(-1.0)
+    for resolution in ("medium", "full", 0.3, 1.5):
+        g = frame_geometry(h, w, resolution, 16)
+        want = (preprocess(image, g).transpose(2, 0, 1) * scale + shift)[None]
+        assert np.array_equal(preprocess_planar(image, g, scale, shift), want), resolution
+
+
 def test_planar_input_gives_the_logits_of_the_exported_graph(models_dir: Path) -> None:
     import onnxruntime as ort
 
