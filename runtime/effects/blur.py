@@ -14,4 +14,6 @@ def person_alpha(mask: F32, edge_blur_amount: int) -> F32:
 def bokeh(frame: U8, mask: F32, background_blur_amount: int, edge_blur_amount: int) -> U8:
     """The person sharp over the frame blurred by `background_blur_amount` px (1-20)."""
     blurred: U8 = css_blur(frame, background_blur_amount)
-    return blend(frame, blurred, person_alpha(mask, edge_blur_amount))
+    # css_blur returns a new image (the frame itself only for a zero blur, not allowed here).
+    scratch = blurred is not frame
+    return blend(frame, blurred, person_alpha(mask, edge_blur_amount), reuse_background=scratch)

@@ -53,10 +53,26 @@ def css_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def blend(foreground: U8, background: U8, alpha: F32) -> U8:
-    """foreground * alpha + background * (1 - alpha), alpha float32 [h, w] in 0..1."""
-    inverse = np.subtract(np.float32(1.0), alpha, dtype=np.float32)
-    return np.asarray(cv2.blendLinear(foreground, background, alpha, inverse), dtype=np.uint8)
+# Where alpha is at most this, blending gives the background pixel exactly: |fg - bg| / 1024
+# plus the 1e-5 in cv2.blendLinear's divisor stay under half a level.
+_CLEAR_ALPHA = 1.0 / 1024.0
+
+
+def blend(foreground: U8, background: U8, alpha: F32, reuse_background: bool = False) -> U8:
+    """foreground * alpha + background * (1 - alpha), alpha float32 [h, w] in 0..1.
+
+    Blends only the box around the pixels with alpha above 1/1024 (the person and its soft
+    edge); elsewhere the result is the background pixel, which the full blend gives there too.
+    `reuse_background`: write the result into `background` (a scratch image of the caller).
+    """
+    x, y, w, h = cv2.boundingRect((alpha > np.float32(_CLEAR_ALPHA)).view(np.uint8))
+    out = background if reuse_background else background.copy()
+    if w and h:
+        box = np.s_[y : y + h, x : x + w]
+        a = alpha[box]
+        inverse = np.subtract(np.float32(1.0), a, dtype=np.float32)
+        out[box] = cv2.blendLinear(foreground[box], background[box], a, inverse)
+    return out
 
 
 def overlay(image: U8, color_premultiplied: F32, alpha: F32, opacity: float) -> U8:
