@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from runtime.backends.onnxruntime import OnnxRuntimeBackend
 from runtime.demo import DemoClip
+from runtime.effects.common import blend, css_blur
 from runtime.geometry import frame_geometry
 from runtime.mask import _mask_plan, person_mask, person_scores, threshold
 from runtime.models import find_onnx
@@ -70,3 +72,19 @@ def test_planar_input_gives_the_logits_of_the_exported_graph(models_dir: Path) -
         assert np.array_equal(got.segments, want[0][0, :, :, 0])
         assert np.array_equal(got.part_heatmaps, want[1][0])
     backend.close()
+
+
+def test_blend_in_the_box_gives_the_full_blend() -> None:
+    frame = DemoClip(320, 240).frame(20)
+    background = css_blur(frame, 6)
+    person = np.zeros((240, 320), np.float32)
+    person[40:200, 120:220] = 1.0
+    specks = (np.random.default_rng(2).random(person.shape) > 0.999).astype(np.float32)
+    for mask in (person, specks, np.zeros_like(person), np.ones_like(person)):
+        for sigma in (0, 2, 3, 9):
+            alpha = css_blur(mask, sigma)
+            inverse = np.subtract(np.float32(1), alpha, dtype=np.float32)
+            want = cv2.blendLinear(frame, background, alpha, inverse)
+            assert np.array_equal(blend(frame, background, alpha), want)
+            scratch = background.copy()
+            assert np.array_equal(blend(frame, scratch, alpha, reuse_background=True), want)
