@@ -55,6 +55,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--threshold", type=float, default=0.7, help="segmentation threshold")
     parser.add_argument("--background-blur", type=int, default=3, help="background blur px")
     parser.add_argument("--edge-blur", type=int, default=3, help="mask edge blur px")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="this project's inference threads (0 = all cores)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
@@ -172,6 +175,7 @@ def _compare_size(
         background_blur_amount=args.background_blur,
         edge_blur_amount=args.edge_blur,
         backend="onnxruntime",
+        threads=args.threads,
     )
     per_round = max(1, args.frames // args.rounds)
     ours = {"wall": 0.0, "cpu": 0.0, "frames": 0}
