@@ -148,10 +148,13 @@ class FrameProcessor:
             mask=mask, part_ids=ids, segment_logits=logits.segments, geometry=geometry
         )
 
-    def segment(self, frame_bgr: U8, parts: bool | None = None) -> SegmentationResult:
-        """Segment one frame; part ids when `parts` (None: when the effect needs them)."""
+    def segment(
+        self, frame_bgr: U8, parts: bool | None = None, timings: dict[str, float] | None = None
+    ) -> SegmentationResult:
+        """Segment one frame; part ids when `parts` (None: when the effect needs them);
+        milliseconds of preprocess, inference and mask into `timings` when given."""
         want = self._compositor.needs_parts if parts is None else parts
-        return self._segment(frame_bgr, {}, want)
+        return self._segment(frame_bgr, {} if timings is None else timings, want)
 
     def composite(self, frame_bgr: U8, result: SegmentationResult) -> U8:
         """Apply the effect to `frame_bgr` with `result` (which may come from an older frame of

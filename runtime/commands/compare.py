@@ -58,6 +58,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--threads", type=int, default=0, help="this project's inference threads (0 = all cores)"
     )
+    parser.add_argument(
+        "--overlap",
+        action="store_true",
+        help="this project segments frame n+1 while compositing frame n (as `bench --overlap`)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
@@ -161,6 +166,7 @@ def _compare_size(
 ) -> dict[str, Any]:
     import numpy as np
 
+    from runtime.commands.bench import process_frames
     from runtime.demo import DemoClip
     from runtime.processor import FrameProcessor
     from runtime.settings import Settings
@@ -186,13 +192,11 @@ def _compare_size(
         worker = TfBodyPix(python, npy, model_json, args)
         processor = FrameProcessor(settings)
         try:
-            for i in range(10):
-                processor.process(frames[i % len(frames)])
+            process_frames(processor, frames, 10, overlap=args.overlap)
             done = 0
             for _ in range(args.rounds):
                 wall, cpu = time.perf_counter(), time.process_time()
-                for i in range(per_round):
-                    processor.process(frames[(done + i) % len(frames)])
+                process_frames(processor, frames, per_round, done, overlap=args.overlap)
                 ours["wall"] += time.perf_counter() - wall
                 ours["cpu"] += time.process_time() - cpu
                 ours["frames"] += per_round
@@ -239,6 +243,8 @@ def run(args: argparse.Namespace) -> int:
         "variant": args.variant,
         "internal_resolution": "medium",
         "effect": f"blur {args.background_blur} px, edge {args.edge_blur} px",
+        "threads": args.threads,
+        "overlap": args.overlap,
         "cpu_count": os.cpu_count(),
         "results": results,
     }
@@ -249,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
         f"{args.variant}, medium, background blur (bodypix: blur {args.background_blur} px, "
         f"edge {args.edge_blur} px; tf-bodypix: --background-blur {args.background_blur} "
         f"--mask-blur {args.edge_blur}), {os.cpu_count()} CPUs"
+        f"{', bodypix overlapped' if args.overlap else ''}"
     )
     print(
         f"  {'size':<10} {'bodypix fps':>11} {'tf-bodypix fps':>14} {'ratio':>6}   "
