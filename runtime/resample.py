@@ -23,10 +23,14 @@ _CPUS = os.cpu_count() or 1
 _HELPER: ThreadPoolExecutor | None = None
 
 
+# Every gather below uses mode="clip": the tables are clamped into range already (AxisSampling),
+# and numpy's bounds-checking "raise" mode costs about 40 % more.
+
+
 def _lerp_columns(src: np.ndarray, cols: AxisSampling) -> F32:
     # np.take is about twice as fast as fancy indexing along axis 1.
-    left = np.take(src, cols.idx0, axis=1).astype(np.float32, copy=False)
-    right = np.take(src, cols.idx1, axis=1).astype(np.float32, copy=False)
+    left = np.take(src, cols.idx0, axis=1, mode="clip").astype(np.float32, copy=False)
+    right = np.take(src, cols.idx1, axis=1, mode="clip").astype(np.float32, copy=False)
     if not cols.all_valid:
         left[:, ~cols.valid0] = 0
         right[:, ~cols.valid1] = 0
@@ -50,14 +54,14 @@ def _lerp_rows(top: F32, bottom: F32, rows: AxisSampling) -> F32:
 
 def _resample(src: np.ndarray, rows: AxisSampling, cols: AxisSampling, rows_first: bool) -> F32:
     if rows_first:
-        top = np.take(src, rows.idx0, axis=0).astype(np.float32)
-        bottom = np.take(src, rows.idx1, axis=0).astype(np.float32)
+        top = np.take(src, rows.idx0, axis=0, mode="clip").astype(np.float32)
+        bottom = np.take(src, rows.idx1, axis=0, mode="clip").astype(np.float32)
         return _lerp_columns(_lerp_rows(top, bottom, rows), cols)
     # Only the source rows this output range reads (a half, when split across threads).
     lo, hi = int(rows.idx0.min()), int(rows.idx1.max()) + 1
     across = _lerp_columns(src[lo:hi], cols)
-    top = np.take(across, rows.idx0 - lo, axis=0)
-    return _lerp_rows(top, np.take(across, rows.idx1 - lo, axis=0), rows)
+    top = np.take(across, rows.idx0 - lo, axis=0, mode="clip")
+    return _lerp_rows(top, np.take(across, rows.idx1 - lo, axis=0, mode="clip"), rows)
 
 
 def _helper() -> ThreadPoolExecutor:
@@ -130,11 +134,11 @@ def _planar_block(
 ) -> None:
     """Rows-first `_resample` of the output rows `rows`, normalised into out [3, n, w]."""
     flat = frame.reshape(frame.shape[0], -1)
-    top = np.take(flat, rows.idx0, axis=0).astype(np.float32)
-    bottom = np.take(flat, rows.idx1, axis=0).astype(np.float32)
+    top = np.take(flat, rows.idx0, axis=0, mode="clip").astype(np.float32)
+    bottom = np.take(flat, rows.idx1, axis=0, mode="clip").astype(np.float32)
     across = _lerp_rows(top, bottom, rows)  # [n, W * 3]
-    left = np.take(across, plan.idx0, axis=1)
-    right = np.take(across, plan.idx1, axis=1)
+    left = np.take(across, plan.idx0, axis=1, mode="clip")
+    right = np.take(across, plan.idx1, axis=1, mode="clip")
     if plan.invalid0 is not None:
         left[:, plan.invalid0] = 0
     if plan.invalid1 is not None:
