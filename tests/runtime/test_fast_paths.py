@@ -10,7 +10,7 @@ import pytest
 
 from runtime.backends.onnxruntime import OnnxRuntimeBackend
 from runtime.demo import DemoClip
-from runtime.effects.common import blend, css_blur
+from runtime.effects.common import blend, blend_blurred_mask, css_blur
 from runtime.geometry import frame_geometry
 from runtime.mask import _mask_plan, person_mask, person_scores, threshold
 from runtime.models import find_onnx
@@ -88,3 +88,19 @@ def test_blend_in_the_box_gives_the_full_blend() -> None:
             assert np.array_equal(blend(frame, background, alpha), want)
             scratch = background.copy()
             assert np.array_equal(blend(frame, scratch, alpha, reuse_background=True), want)
+
+
+@pytest.mark.parametrize("frame", [(240, 320), (121, 161), (720, 1280)], ids=str)
+def test_blend_with_the_mask_blurred_in_the_box_only(frame: tuple[int, int]) -> None:
+    h, w = frame
+    image = DemoClip(w, h).frame(33)
+    background = css_blur(image, 5)
+    person = np.zeros((h, w), np.float32)
+    person[h // 5 : h - 3, w // 3 : w // 2 + 10] = 1.0
+    corner = np.zeros_like(person)
+    corner[: h // 3, : w // 4] = 1.0
+    specks = (np.random.default_rng(1).random(person.shape) > 0.9995).astype(np.float32)
+    for mask in (person, corner, specks, np.zeros_like(person), np.ones_like(person)):
+        for sigma in (0, 2, 3, 4, 9, 20):
+            want = blend(image, background, css_blur(mask, sigma))
+            assert np.array_equal(blend_blurred_mask(image, background, mask, sigma), want)
