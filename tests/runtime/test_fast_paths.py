@@ -25,7 +25,10 @@ def test_person_mask_is_the_thresholded_scores(frame: tuple[int, int], resolutio
     g = frame_geometry(*frame, resolution, 16)
     rng = np.random.default_rng(7)
     yy, xx = np.mgrid[0 : g.logits_size[0], 0 : g.logits_size[1]]
-    blob = 6 - np.hypot((yy - g.logits_size[0] / 2) * 1.5, xx - g.logits_size[1] / 3)
+    # A person-like blob, floored where real logits stop (exp of more overflows to 0 anyway).
+    blob = np.maximum(
+        6 - np.hypot((yy - g.logits_size[0] / 2) * 1.5, xx - g.logits_size[1] / 3), -30
+    )
     for source in (
         rng.normal(0, 4, g.logits_size),
         np.round(rng.normal(0, 2, g.logits_size)),  # equal neighbours: ties at the threshold
