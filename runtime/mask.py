@@ -133,12 +133,14 @@ def person_mask(segment_logits: F32, geometry: FrameGeometry, segmentation_thres
     all_above = cv2.erode(above, plan.kernel, anchor=plan.anchor)
     any_maybe = cv2.dilate(maybe, plan.kernel, anchor=plan.anchor)
     h, w = geometry.frame_size
-    whole = (plan.ry0, plan.ry1, plan.cx0, plan.cx1) == (0, h, 0, w)
-    out = np.empty((h, w), np.float32) if whole else np.zeros((h, w), np.float32)
-    inner = out[plan.ry0 : plan.ry1, plan.cx0 : plan.cx1]
     size = (plan.cx1 - plan.cx0, plan.ry1 - plan.ry0)
     cells = all_above[plan.source].view(np.bool_).astype(np.float32)
-    cv2.resize(cells, size, inner, 0, 0, cv2.INTER_NEAREST)
+    inside = np.asarray(cv2.resize(cells, size, interpolation=cv2.INTER_NEAREST), np.float32)
+    if size == (w, h):
+        out = inside
+    else:  # rows/columns TF extrapolates (0) around the box
+        out = np.zeros((h, w), np.float32)
+        out[plan.ry0 : plan.ry1, plan.cx0 : plan.cx1] = inside
     straddle = cv2.findNonZero(cv2.subtract(any_maybe, all_above))  # (x, y) points or None
     if straddle is not None:
         points = np.asarray(straddle).reshape(-1, 2).astype(np.intp)
