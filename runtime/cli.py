@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "runtime.commands.render",
     "runtime.commands.bench",
     "runtime.commands.flicker",
+    "runtime.commands.compare",
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -18,10 +19,10 @@ from core.arrays import F32, I8, U8
 from runtime.backends.base import SegmentationBackend
 from runtime.effects import Compositor
 from runtime.geometry import FrameGeometry, frame_geometry
-from runtime.mask import MaskRefiner, part_ids, person_scores, threshold
+from runtime.mask import MaskRefiner, part_ids, person_mask, person_scores
 from runtime.meters import LatencyMeter
 from runtime.processor_protocol import ProcessorDescription
-from runtime.resample import preprocess
+from runtime.resample import preprocess, preprocess_planar
 from runtime.settings import Settings
 
 # Settings whose change needs a new backend (a new model file or session).
@@ -36,14 +37,20 @@ class SegmentationResult:
 
     mask: float32 [h, w] in 0..1: BodyPix's thresholded person mask, then (video only)
     feathered edges and temporal smoothing. part_ids: int8 [h, w], 0-23 where a person is,
-    -1 elsewhere, or None when parts were not asked for. scores: the person probability
-    before the threshold (what BodyPix's `segmentPersonActivation` thresholds).
+    -1 elsewhere, or None when parts were not asked for. segment_logits: the network's person
+    logits at stride resolution; `scores` is the person probability at frame size before the
+    threshold (what BodyPix's `segmentPersonActivation` thresholds), computed when first read.
     """
 
     mask: F32
     part_ids: I8 | None
-    scores: F32
+    segment_logits: F32
     geometry: FrameGeometry
+
+    @cached_property
+    def scores(self) -> F32:
+        # Not on the frame path: the mask is thresholded without interpolating every score.
+        return person_scores(self.segment_logits, self.geometry)
 
 
 @dataclass
@@ -92,6 +99,8 @@ class FrameProcessor:
         self._compositor = Compositor(settings)
         self._refiner = MaskRefiner()
         self._stages = LatencyMeter()
+        # What the stage timings read: wall seconds; `bench --cpu-stages` sets process CPU time.
+        self.clock: Callable[[], float] = time.perf_counter
 
     @property
     def backend(self) -> SegmentationBackend | None:
@@ -123,16 +132,20 @@ class FrameProcessor:
 
     def _segment(self, frame: U8, timings: dict[str, float], parts: bool) -> SegmentationResult:
         s = self.settings
-        t0 = time.perf_counter()
         frame = check_frame(frame)
         geometry = self.geometry(frame.shape[0], frame.shape[1])
-        model_input = preprocess(frame, geometry)
-        t1 = time.perf_counter()
         backend = self._backend_for(geometry)
+        t0 = self.clock()
+        # ONNX Runtime's graph may take the normalised planar image (one pass less there).
+        planar = getattr(backend, "planar_input", None)
+        if planar is None:
+            model_input = preprocess(frame, geometry)
+        else:
+            model_input = preprocess_planar(frame, geometry, *planar)
+        t1 = self.clock()
         logits = backend.run(model_input, parts=parts)
-        t2 = time.perf_counter()
-        scores = person_scores(logits.segments, geometry)
-        mask = threshold(scores, s.segmentation_threshold)
+        t2 = self.clock()
+        mask = person_mask(logits.segments, geometry, s.segmentation_threshold)
         ids = None
         if parts:
             if logits.part_heatmaps is None:
@@ -141,19 +154,27 @@ class FrameProcessor:
                     "exported with the part_heatmaps output (`python -m convert export-onnx`)."
                 )
             ids = part_ids(logits.part_heatmaps, mask > 0, geometry)
-        mask = self._refiner.refine(frame, scores, mask, s)
-        t3 = time.perf_counter()
+        result = SegmentationResult(
+            mask=mask, part_ids=ids, segment_logits=logits.segments, geometry=geometry
+        )
+        # Full-size scores only when the refiner reads them (motion smoothing).
+        scores = result.scores if self._refiner.needs_scores(s) else None
+        result.mask = self._refiner.refine(frame, scores, mask, s)
+        t3 = self.clock()
         timings["preprocess"] = (t1 - t0) * 1e3
         timings["inference"] = (t2 - t1) * 1e3
         timings["mask"] = (t3 - t2) * 1e3
         for stage, seconds in (("preprocess", t1 - t0), ("inference", t2 - t1), ("mask", t3 - t2)):
             self._stages.add(stage, seconds)
-        return SegmentationResult(mask=mask, part_ids=ids, scores=scores, geometry=geometry)
+        return result
 
-    def segment(self, frame_bgr: U8, parts: bool | None = None) -> SegmentationResult:
-        """Segment one frame; part ids when `parts` (None: when the effect needs them)."""
+    def segment(
+        self, frame_bgr: U8, parts: bool | None = None, timings: dict[str, float] | None = None
+    ) -> SegmentationResult:
+        """Segment one frame; part ids when `parts` (None: when the effect needs them);
+        milliseconds of preprocess, inference and mask into `timings` when given."""
         want = self._compositor.needs_parts if parts is None else parts
-        return self._segment(frame_bgr, {}, want)
+        return self._segment(frame_bgr, {} if timings is None else timings, want)
 
     def composite(self, frame_bgr: U8, result: SegmentationResult) -> U8:
         """Apply the effect to `frame_bgr` with `result` (which may come from an older frame of
@@ -173,9 +194,9 @@ class FrameProcessor:
         """Segment and composite one frame, timing each stage."""
         timings: dict[str, float] = {}
         result = self._segment(frame_bgr, timings, self._compositor.needs_parts)
-        t0 = time.perf_counter()
+        t0 = self.clock()
         image = self._compositor.composite(frame_bgr, result.mask, result.part_ids)
-        timings["composite"] = (time.perf_counter() - t0) * 1e3
+        timings["composite"] = (self.clock() - t0) * 1e3
         return ProcessedFrame(image=image, result=result, timings_ms=timings)
 
     def update_settings(self, settings: Settings) -> None:

@@ -53,10 +53,68 @@ def css_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def blend(foreground: U8, background: U8, alpha: F32) -> U8:
-    """foreground * alpha + background * (1 - alpha), alpha float32 [h, w] in 0..1."""
-    inverse = np.subtract(np.float32(1.0), alpha, dtype=np.float32)
-    return np.asarray(cv2.blendLinear(foreground, background, alpha, inverse), dtype=np.uint8)
+# Where alpha is at most this, blending gives the background pixel exactly: |fg - bg| / 1024
+# plus the 1e-5 in cv2.blendLinear's divisor stay under half a level.
+_CLEAR_ALPHA = 1.0 / 1024.0
+
+
+def blend(foreground: U8, background: U8, alpha: F32, reuse_background: bool = False) -> U8:
+    """foreground * alpha + background * (1 - alpha), alpha float32 [h, w] in 0..1.
+
+    Blends only the box around the pixels with alpha above 1/1024 (the person and its soft
+    edge); elsewhere the result is the background pixel, which the full blend gives there too.
+    `reuse_background`: write the result into `background` (a scratch image of the caller).
+    """
+    x, y, w, h = cv2.boundingRect((alpha > np.float32(_CLEAR_ALPHA)).view(np.uint8))
+    out = background if reuse_background else background.copy()
+    if w and h:
+        box = np.s_[y : y + h, x : x + w]
+        a = alpha[box]
+        inverse = np.subtract(np.float32(1.0), a, dtype=np.float32)
+        out[box] = cv2.blendLinear(foreground[box], background[box], a, inverse)
+    return out
+
+
+def blend_blurred_mask(
+    foreground: U8, background: U8, mask: F32, sigma: float, reuse_background: bool = False
+) -> U8:
+    """`blend(foreground, background, css_blur(mask, sigma))`, the same pixels, with the
+    shrunk and blurred mask enlarged only inside the box around the person.
+
+    Applies where the blur runs at reduced size with an exact factor (k divides the frame);
+    elsewhere it is that very expression. The box is found on the shrunk mask (1 px margin:
+    the enlargement reads neighbours only), and the enlargement of a shrunk region padded by
+    1 px matches the whole image's inside it (same half-pixel weights).
+    """
+    h, w = mask.shape[:2]
+    plan = css_blur_plan(h, w, sigma) if sigma > 0 else None
+    k = plan.factor if plan is not None else 1
+    if plan is None or k == 1 or plan.small_size != (w // k, h // k) or w % k or h % k:
+        return blend(foreground, background, css_blur(mask, sigma), reuse_background)
+    small = cv2.resize(mask, plan.small_size, interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigmaX=plan.small_sigma, borderType=cv2.BORDER_REFLECT)
+    # Below this on the shrunk mask (and so around it, after enlarging) the blend gives the
+    # background exactly; a hair under _CLEAR_ALPHA to absorb the enlargement's rounding.
+    clear = np.float32(_CLEAR_ALPHA * 0.999)
+    sx, sy, sw, sh = cv2.boundingRect((np.asarray(small) > clear).view(np.uint8))
+    out = background if reuse_background else background.copy()
+    if not (sw and sh):
+        return out
+    sh_, sw_ = small.shape[:2]
+    x0, y0 = max(sx - 1, 0), max(sy - 1, 0)
+    x1, y1 = min(sx + sw + 1, sw_), min(sy + sh + 1, sh_)
+    # The shrunk region with one more pixel each side (where there is one) to enlarge.
+    px0, py0 = max(x0 - 1, 0), max(y0 - 1, 0)
+    px1, py1 = min(x1 + 1, sw_), min(y1 + 1, sh_)
+    region = small[py0:py1, px0:px1]
+    big = cv2.resize(region, ((px1 - px0) * k, (py1 - py0) * k), interpolation=cv2.INTER_LINEAR)
+    a = np.asarray(big, np.float32)[
+        (y0 - py0) * k : (y1 - py0) * k, (x0 - px0) * k : (x1 - px0) * k
+    ]
+    box = np.s_[y0 * k : y1 * k, x0 * k : x1 * k]
+    inverse = np.subtract(np.float32(1.0), a, dtype=np.float32)
+    out[box] = cv2.blendLinear(foreground[box], background[box], a, inverse)
+    return out
 
 
 def overlay(image: U8, color_premultiplied: F32, alpha: F32, opacity: float) -> U8:

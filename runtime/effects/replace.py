@@ -9,8 +9,7 @@ import cv2
 import numpy as np
 
 from convert.errors import UserError
-from runtime.effects.blur import person_alpha
-from runtime.effects.common import F32, U8, blend
+from runtime.effects.common import F32, U8, blend_blurred_mask
 from runtime.images import load_image, scale_to_cover
 
 log = logging.getLogger(__name__)
@@ -74,4 +73,5 @@ class Background:
 
 def replace(frame: U8, mask: F32, background: U8, edge_blur_amount: int) -> U8:
     """The person over `background` (already frame-sized), edges softened like the bokeh mask."""
-    return blend(frame, background, person_alpha(mask, edge_blur_amount))
+    # = blend(frame, background, person_alpha(mask, edge_blur_amount)), the same pixels.
+    return blend_blurred_mask(frame, background, mask, edge_blur_amount)

@@ -85,6 +85,23 @@ def test_bench_prints_stages_and_fps(models_dir: Path, capsys) -> None:
     assert report["fps"] > 0 and report["model_input"] == "161x113"
 
 
+@pytest.mark.slow
+def test_bench_overlap_runs_every_stage_of_every_frame(models_dir: Path) -> None:
+    from runtime.commands.bench import process_frames
+    from runtime.demo import DemoClip
+    from runtime.processor import FrameProcessor
+    from runtime.settings import Settings
+
+    frames = [DemoClip(160, 120).frame(i * 9) for i in range(4)]
+    processor = FrameProcessor(Settings(effect="blur", backend="onnxruntime"))
+    try:
+        timings = process_frames(processor, frames, 5, overlap=True)
+    finally:
+        processor.close()
+    assert len(timings) == 5
+    assert all(set(t) == {"preprocess", "inference", "mask", "composite"} for t in timings)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

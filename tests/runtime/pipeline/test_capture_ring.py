@@ -86,10 +86,15 @@ class RingRecorder(FrameProcessor):
         self.buffers.extend(buffers)
         return buffers
 
-    def segment(self, frame_bgr: np.ndarray, parts: bool | None = None) -> SegmentationResult:
+    def segment(
+        self,
+        frame_bgr: np.ndarray,
+        parts: bool | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> SegmentationResult:
         in_ring = any(np.shares_memory(frame_bgr, b) for b in self.buffers)
         self.record["in_ring"].append(in_ring)
-        return super().segment(frame_bgr, parts)
+        return super().segment(frame_bgr, parts, timings)
 
 
 @pytest.mark.parametrize("source", ["demo", "file", "image"])

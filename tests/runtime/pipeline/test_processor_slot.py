@@ -39,8 +39,13 @@ class TaggedProcessor(FrameProcessor):
         self.buffers.extend(buffers)
         return buffers
 
-    def segment(self, frame_bgr: np.ndarray, parts: bool | None = None) -> SegmentationResult:
-        result = super().segment(frame_bgr, parts)
+    def segment(
+        self,
+        frame_bgr: np.ndarray,
+        parts: bool | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> SegmentationResult:
+        result = super().segment(frame_bgr, parts, timings)
         result.made_by = self  # type: ignore[attr-defined]
         self.sizes.add(frame_bgr.shape[:2])
         self.in_ring.append(any(np.shares_memory(frame_bgr, b) for b in self.buffers))
