@@ -1,9 +1,9 @@
-"""Media for the pipeline tests (a real photo as an image file and as a short video clip), and
+"""Media for the runtime tests (a real photo as an image file and as a short video clip), and
 the pipelines a test starts, stopped after it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from runtime.pipeline import Pipeline
+from runtime.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -45,5 +46,21 @@ def pipelines() -> Iterator[list[Pipeline]]:
     """Pipelines a test starts, stopped after it even when it fails."""
     started: list[Pipeline] = []
     yield started
+    for pipeline in started:
+        pipeline.stop()
+
+
+@pytest.fixture
+def run_pipeline(models_dir: Path) -> Iterator[Callable[[Settings], Pipeline]]:
+    """`run_pipeline(settings)`: a started pipeline, stopped after the test."""
+    started: list[Pipeline] = []
+
+    def start(s: Settings) -> Pipeline:
+        pipeline = Pipeline(s)
+        pipeline.start()
+        started.append(pipeline)
+        return pipeline
+
+    yield start
     for pipeline in started:
         pipeline.stop()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -53,21 +53,6 @@ def cards() -> list[np.ndarray]:
 
 def is_card(image: np.ndarray) -> bool:
     return min(float(np.abs(image - card).mean()) for card in cards()) < 6
-
-
-@pytest.fixture
-def run_pipeline(models_dir: Path) -> Iterator[Callable[[Settings], Pipeline]]:
-    started: list[Pipeline] = []
-
-    def start(s: Settings) -> Pipeline:
-        pipeline = Pipeline(s)
-        pipeline.start()
-        started.append(pipeline)
-        return pipeline
-
-    yield start
-    for pipeline in started:
-        pipeline.stop()
 
 
 @pytest.fixture

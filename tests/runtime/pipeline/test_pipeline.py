@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -47,21 +47,6 @@ def settings(**changes: object) -> Settings:
     values = {"width": SIZE[0], "height": SIZE[1], "fps": 30, "effect": "mask"}
     values |= {"backend": "onnxruntime", "mask": {"opacity": 1.0}}
     return Settings.model_validate(values | changes)
-
-
-@pytest.fixture
-def run_pipeline(models_dir: Path) -> Iterator[Callable[[Settings], Pipeline]]:
-    started: list[Pipeline] = []
-
-    def start(s: Settings) -> Pipeline:
-        pipeline = Pipeline(s)
-        pipeline.start()
-        started.append(pipeline)
-        return pipeline
-
-    yield start
-    for pipeline in started:
-        pipeline.stop()
 
 
 def test_image_source_into_file_and_mjpeg(
