@@ -19,7 +19,7 @@ from api.errors import ErrorBody, PanelError, ValidationErrorBody
 from api.metrics import PanelMetrics
 from api.panel import Panel
 from api.routers import auth, backgrounds, health, pages, preview, settings, status
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.pipeline import PipelineStatus
 
 log = logging.getLogger(__name__)

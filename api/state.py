@@ -2,7 +2,7 @@
 
 Settings are saved as the difference from the base settings (config file, environment,
 defaults), so a later edit of the config file still takes effect for every field the panel
-never changed. Every write is atomic (convert.atomic.write_atomic).
+never changed. Every write is atomic (core.atomic.write_atomic).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from api.boundary import PanelSettings, PanelSettingsBase, panel_view, saved_changes
-from convert.atomic import write_atomic
-from convert.errors import UserError
+from core.atomic import write_atomic
+from core.errors import UserError
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)

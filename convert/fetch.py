@@ -21,10 +21,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from convert.atomic import atomic_path
-from convert.catalog import MIRROR_ENV, Variant, default_models_dir, get_variant
-from convert.errors import UserError
 from convert.tfjs_model import TfjsModel, read_model_json
+from core.atomic import atomic_path
+from core.catalog import MIRROR_ENV, Variant, default_models_dir, get_variant
+from core.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from convert import metadata as md
-from convert.atomic import PendingFile, write_atomic
-from convert.catalog import Variant, default_models_dir, get_variant
-from convert.errors import MissingExtraError, UserError
-from convert.input_size import check_input_size, default_input_size, output_size
 from convert.metadata import Precision
 from convert.quiet import tensorflow_console_quieted
+from core.atomic import PendingFile, write_atomic
+from core.catalog import Variant, default_models_dir, get_variant
+from core.errors import MissingExtraError, UserError
+from core.input_size import check_input_size, default_input_size, output_size
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from convert.errors import MissingExtraError, UserError
 from convert.tfjs_model import TfjsModel
+from core.errors import MissingExtraError, UserError
 
 INPUT_NODE = "image"
 SEGMENTS_NODE = "float_segments"

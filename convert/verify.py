@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from convert import metadata as md
-from convert.catalog import get_variant
-from convert.errors import MissingExtraError, UserError
-from convert.input_size import default_input_size, to_valid_input_resolution
 from convert.metadata import Precision
 from core.arrays import F32, U8
+from core.catalog import get_variant
+from core.errors import MissingExtraError, UserError
+from core.input_size import default_input_size, to_valid_input_resolution
 
 # Logits run roughly -50..50; float32 reordering differences stay far below this.
 DEFAULT_MAX_LOGIT_DIFF = 1e-3

@@ -13,9 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from convert.atomic import write_atomic
-from convert.errors import UserError
 from core.arrays import U8
+from core.atomic import write_atomic
+from core.errors import UserError
 
 # 100 megapixels: far beyond any camera frame; bigger pictures are refused, not half-processed.
 MAX_PIXELS = 100_000_000

@@ -13,9 +13,9 @@ from functools import cached_property
 
 import numpy as np
 
-from convert.catalog import get_variant
-from convert.errors import UserError
 from core.arrays import F32, I8, U8
+from core.catalog import get_variant
+from core.errors import UserError
 from runtime.backends.base import SegmentationBackend
 from runtime.effects import Compositor
 from runtime.geometry import FrameGeometry, frame_geometry

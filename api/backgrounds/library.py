@@ -25,8 +25,8 @@ from api.backgrounds.builtin import BUILTIN, HEIGHT, WIDTH
 from api.backgrounds.sniffing import image_size, video_suffix
 from api.backgrounds.storage import Background, BackgroundStore
 from api.errors import Busy, Conflict, NotSaved, PanelError, TooLarge
-from convert.atomic import TEMP_SUFFIX, PendingFile
 from core.arrays import U8
+from core.atomic import TEMP_SUFFIX, PendingFile
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from pydantic import BaseModel
 
 from api.boundary import LIBRARY_ID
 from api.errors import NotFound, PanelError
-from convert.atomic import TEMP_SUFFIX, PendingFile, write_atomic
 from core.arrays import U8
+from core.atomic import TEMP_SUFFIX, PendingFile, write_atomic
 from runtime.images import scale_to_cover
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from convert.atomic import sha256_file, write_atomic
 from convert.engine.gpu import GpuInfo, has_fast_fp16
 from convert.engine.naming import Precision
 from convert.engine.plan import BuildPlan
@@ -26,7 +25,8 @@ from convert.engine.progress import Heartbeat, progress_monitor
 from convert.engine.sidecar import TensorSpec
 from convert.engine.tensorrt_api import EngineBuilder
 from convert.engine.tensorrt_support import require_tensorrt
-from convert.errors import UserError
+from core.atomic import sha256_file, write_atomic
+from core.errors import UserError
 from core.lazy import lazy_import
 
 if TYPE_CHECKING:

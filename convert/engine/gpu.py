@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from convert.errors import MissingExtraError, UserError
+from core.errors import MissingExtraError, UserError
 from core.lazy import lazy_import, load
 
 if TYPE_CHECKING:

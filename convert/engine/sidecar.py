@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from convert.atomic import sha256_file, write_atomic
 from convert.engine.gpu import GpuInfo, parse_capability
 from convert.engine.naming import ENGINE_SUFFIX, PRECISIONS, Precision, sidecar_path
-from convert.errors import UserError
+from core.atomic import sha256_file, write_atomic
+from core.errors import UserError
 
 FORMAT_VERSION = 1
 

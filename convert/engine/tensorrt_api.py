@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from convert.engine.plan import TensorRTApi
-from convert.errors import UserError
+from core.errors import UserError
 from core.lazy import lazy_import
 
 if TYPE_CHECKING:

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from convert.atomic import atomic_path
-from convert.errors import UserError
+from core.atomic import atomic_path
+from core.errors import UserError
 from runtime.commands.options import add_effects, add_segmentation, settings_from
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg"})

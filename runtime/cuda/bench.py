@@ -18,8 +18,8 @@ import json
 import statistics
 from typing import TYPE_CHECKING, Any
 
-from convert.catalog import get_variant
-from convert.errors import UserError
+from core.catalog import get_variant
+from core.errors import UserError
 from runtime.cuda.device import Device, open_device
 from runtime.cuda.kernels import Kernels
 

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from convert.atomic import atomic_path
-from convert.catalog import user_cache_dir
-from convert.errors import UserError
+from core.atomic import atomic_path
+from core.catalog import user_cache_dir
+from core.errors import UserError
 from core.lazy import lazy_import
 
 if TYPE_CHECKING:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, cast
 import numpy as np
 import numpy.typing as npt
 
-from convert.errors import MissingExtraError, UserError
+from core.errors import MissingExtraError, UserError
 from core.lazy import lazy_import, load
 
 if TYPE_CHECKING:

@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from convert.atomic import atomic_path, current_umask
-from convert.errors import UserError
+from core.atomic import atomic_path, current_umask
+from core.errors import UserError
 from runtime.cuda.build import KERNEL_DIR, cache_dir, run_compiler
 
 SHIM_DIR = KERNEL_DIR / "host_shim"

@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from convert.catalog import get_variant
-from convert.errors import UserError
 from core.arrays import F32, U8
+from core.catalog import get_variant
+from core.errors import UserError
 from core.lazy import lazy_import
 from runtime.backends.base import SegmentationBackend
 from runtime.cuda.buffers import (

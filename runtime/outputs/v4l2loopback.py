@@ -34,7 +34,7 @@ import stat
 import cv2
 import numpy as np
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.outputs.base import BGRFrame, FrameOutput
 from runtime.outputs.readers import close_own, open_own
 from runtime.outputs.repeater import IdleRepeater

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import cv2
 
-from convert.atomic import PendingFile
-from convert.errors import UserError
+from core.atomic import PendingFile
+from core.errors import UserError
 from runtime.outputs.base import BGRFrame, FrameOutput
 
 CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}

@@ -10,8 +10,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from convert.errors import UserError
 from core.arrays import BGRFrame
+from core.errors import UserError
 
 
 class SourceUnavailable(UserError):

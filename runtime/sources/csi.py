@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import cv2
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.sources.base import CaptureSource, SourceInfo, SourceUnavailable
 from runtime.sources.uri import MediaUri
 

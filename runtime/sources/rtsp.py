@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import cv2
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.sources.base import CaptureSource, SourceInfo, SourceUnavailable
 from runtime.sources.uri import MediaUri
 

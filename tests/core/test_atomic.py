@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from convert.atomic import TEMP_SUFFIX, PendingFile, atomic_path, current_umask, write_atomic
+from core.atomic import TEMP_SUFFIX, PendingFile, atomic_path, current_umask, write_atomic
 
 
 @pytest.fixture

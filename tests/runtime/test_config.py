@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.config import DEFAULT_CONFIG_PATH, config_path, load_settings
 from runtime.settings import Settings
 

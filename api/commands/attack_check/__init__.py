@@ -23,7 +23,7 @@ from api.commands.attack_check.client import Panel, check_loopback
 from api.commands.attack_check.figures import sample
 from api.commands.attack_check.floods import FloodAttacks
 from api.commands.attack_check.inputs import InputAttacks
-from convert.errors import UserError
+from core.errors import UserError
 
 
 def register(subparsers: Any) -> None:

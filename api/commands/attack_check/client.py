@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from convert.errors import UserError
+from core.errors import UserError
 
 ATTACKER = "127.0.0.5"  # the flood's address; the admin's is another loopback address
 ADMIN = "127.0.0.6"

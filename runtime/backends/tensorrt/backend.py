@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from convert.errors import MissingExtraError, UserError
+from core.errors import MissingExtraError, UserError
 from core.lazy import lazy_import, load
 from runtime.backends.base import F32, Logits
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convert.atomic import sha256_file
 from convert.engine.gpu import GpuInfo
 from convert.engine.naming import Precision, engine_file_name
 from convert.engine.sidecar import EngineSidecar, TensorSpec, write_sidecar
+from core.atomic import sha256_file
 
 ORIN = GpuInfo("Orin", (8, 7))
 RTX = GpuInfo("NVIDIA GeForce RTX 4090", (8, 9))

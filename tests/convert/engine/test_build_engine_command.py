@@ -12,7 +12,7 @@ from convert.cli import main
 from convert.engine.builder import inspect_onnx
 from convert.engine.ensure import dynamic_profile, resolve_target
 from convert.engine.tensorrt_support import tensorrt_available
-from convert.errors import UserError
+from core.errors import UserError
 from tests.convert.engine.helpers import VARIANT, write_onnx
 
 no_tensorrt = pytest.mark.skipif(

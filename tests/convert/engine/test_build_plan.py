@@ -22,7 +22,7 @@ from convert.engine.plan import BuildPlan, TensorRTApi, plan_build
 from convert.engine.progress import BuildProgress
 from convert.engine.sidecar import read_sidecar, sidecar_path
 from convert.engine.tensorrt_api import parse_version
-from convert.errors import UserError
+from core.errors import UserError
 from tests.convert.engine.helpers import write_engine
 
 # JetPack 5.1 and 6.0: no strongly typed networks, EXPLICIT_BATCH needed for ONNX.

@@ -23,8 +23,8 @@ from convert.engine.sidecar import (
     read_sidecar,
     stale_reasons,
 )
-from convert.errors import UserError
-from convert.input_size import is_valid_input_size
+from core.errors import UserError
+from core.input_size import is_valid_input_size
 from tests.convert.engine.helpers import ORIN, RTX, TRT, VARIANT, write_engine
 
 

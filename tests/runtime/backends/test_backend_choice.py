@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from convert.catalog import MODELS_DIR_ENV
 from convert.engine.tensorrt_support import TensorRTMissingError, tensorrt_available
-from convert.errors import UserError
+from core.catalog import MODELS_DIR_ENV
+from core.errors import UserError
 from runtime.backends import create_backend
 from runtime.backends.tensorrt import usable_engine
 from runtime.settings import Settings

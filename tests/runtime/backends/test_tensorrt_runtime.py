@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convert.catalog import MODELS_DIR_ENV
 from convert.cli import main
 from convert.engine.naming import sidecar_path
 from convert.engine.tensorrt_support import tensorrt_available
-from convert.errors import UserError
+from core.catalog import MODELS_DIR_ENV
+from core.errors import UserError
 from runtime.backends import create_backend
 from runtime.backends.base import SegmentationBackend
 from runtime.settings import Settings

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.cuda import build
 from runtime.cuda.kernels import COMPOSITE_PARAMS_DTYPE
 from runtime.cuda.tables import RESAMPLE_TAP_DTYPE

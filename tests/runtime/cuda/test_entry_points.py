@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.cuda import cuda_unavailable_reason, open_cuda_processor
 from runtime.cuda.processor import CudaFrameProcessor
 from runtime.processor_protocol import FrameProcessorProtocol

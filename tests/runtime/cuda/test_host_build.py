@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.cuda import build, host_executor
 from runtime.cuda.kernels import Kernels
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.cuda.buffers import DeviceBuffer
 from runtime.cuda.host_executor import HostCudaError, HostDevice
 from runtime.cuda.processor import CudaFrameProcessor

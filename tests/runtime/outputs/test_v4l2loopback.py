@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.outputs import open_output
 from runtime.outputs import v4l2loopback as v4l2
 from runtime.outputs.repeater import IdleRepeater

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.demo import DemoClip
 from runtime.sources import SourceUnavailable, open_source
 from runtime.sources.csi import csi_pipeline, opencv_has_gstreamer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.sources.uri import parse_output_uri, parse_source_uri
 
 

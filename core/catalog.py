@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from convert.errors import UserError
+from core.errors import UserError
 
 OFFICIAL_BASE_URL = "https://storage.googleapis.com/tfjs-models/savedmodel/bodypix/"
 DEFAULT_VARIANT = "mobilenet-float-050-stride16"

@@ -7,7 +7,7 @@ static exports refuse them. The runtime's geometry module imports these helpers.
 
 from __future__ import annotations
 
-from convert.errors import UserError
+from core.errors import UserError
 
 # BodyPix's `internalResolution: 'medium'` (x0.5) applied to the default 1280x720 camera frame of
 # runtime settings, made valid: 360x640 -> 353x641 at stride 16/32, 361x641 at stride 8.

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from convert.errors import UserError
+from core.errors import UserError
 
 
 def build_parser(prog: str, description: str, modules: Sequence[str]) -> argparse.ArgumentParser:
