@@ -33,8 +33,8 @@ test-sanitizers:
 	LD_PRELOAD="$$(g++ -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 BODYPIX_CUDA_SANITIZE=1 \
 	BODYPIX_CUDA_TEST_EXECUTORS=host \
-	$(PY) -m pytest -q -p no:cacheprovider --capture=sys tests/cuda/test_kernels.py tests/cuda/test_quality.py \
-		tests/cuda/test_threads.py
+	$(PY) -m pytest -q -p no:cacheprovider --capture=sys tests/runtime/cuda/test_kernels.py tests/runtime/cuda/test_quality.py \
+		tests/runtime/cuda/test_threads.py
 
 test-tools:
 	bash scripts/setup-dev.sh --test-tools

@@ -19,7 +19,7 @@ from api.errors import ErrorBody, PanelError, ValidationErrorBody
 from api.metrics import PanelMetrics
 from api.panel import Panel
 from api.routers import auth, backgrounds, health, pages, preview, settings, status
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.pipeline import PipelineStatus
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,10 @@ def create_app(panel: Panel) -> FastAPI:
 
     app.state.metrics = PanelMetrics(current_status)
 
-    for router in (auth, settings, backgrounds, status, preview, health, pages):
+    # The panel's JSON API lives under one prefix; health, metrics and pages at the root.
+    for router in (auth, settings, backgrounds, status, preview):
+        app.include_router(router.router, prefix="/api")
+    for router in (health, pages):
         app.include_router(router.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from convert.errors import UserError
+from core.errors import UserError
 
 
 class PanelError(UserError):

@@ -23,7 +23,7 @@ from api.cameras import Discover, DiscoveredCamera, discover_cameras
 from api.errors import Conflict, NotFound, NotSaved, PanelError
 from api.security import LoginRateLimiter, PasswordChecks, PasswordStore, SessionStore
 from api.state import StateDir
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.outputs.mjpeg import MjpegOutput
 from runtime.pipeline import PipelineStatus
 from runtime.settings import Settings

@@ -14,8 +14,8 @@ from pathlib import Path
 from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from api.state import write_atomic
-from convert.errors import UserError
+from core.atomic import write_atomic
+from core.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Settings are saved as the difference from the base settings (config file, environment,
 defaults), so a later edit of the config file still takes effect for every field the panel
-never changed. Every write goes to a temporary file beside the target, then os.replace.
+never changed. Every write is atomic (core.atomic.write_atomic).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from api.boundary import PanelSettings, PanelSettingsBase, panel_view, saved_changes
-from convert.errors import UserError
+from core.atomic import write_atomic
+from core.errors import UserError
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,39 +36,6 @@ def default_state_dir() -> Path:
         return SYSTEM_STATE_DIR
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "bodypix-appliance"
-
-
-def current_umask() -> int:
-    """The process umask (the unit sets 0027), read without changing it where Linux allows."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(
-        0o022
-    )  # elsewhere: the classic read-by-setting (racy only with other umask users)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write `data` to `path` so that readers see the old or the new file, never half of one.
-    Without `mode` the file gets what open() would give it (0666 less the umask)."""
-    if mode is None:
-        mode = 0o666 & ~current_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class StateDir:

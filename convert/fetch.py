@@ -13,19 +13,18 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from convert.atomic import make_readable
-from convert.catalog import MIRROR_ENV, Variant, default_models_dir, get_variant
-from convert.errors import UserError
 from convert.tfjs_model import TfjsModel, read_model_json
+from core.atomic import atomic_path
+from core.catalog import MIRROR_ENV, Variant, default_models_dir, get_variant
+from core.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +112,8 @@ def fetch_variant(
             "with a writable folder."
         ) from None
     json_url = base + variant.json_name
-    with _temporary_download(json_url, dest, progress, expected=None) as json_tmp:
+    # The manifest is published last: a folder with it is complete (verify_cached checks sizes).
+    with _download(json_url, dest / variant.json_name, progress, expected=None) as json_tmp:
         model = read_model_json(json_tmp)
         sizes = expected_shard_sizes(model)
         for i, shard in enumerate(model.shard_paths):
@@ -121,8 +121,8 @@ def fetch_variant(
             expected = sizes[i] if sizes else None
             if target.is_file() and expected is not None and target.stat().st_size == expected:
                 continue  # a previous interrupted fetch already placed this shard
-            with _temporary_download(base + shard, dest, progress, expected) as shard_tmp:
-                os.replace(shard_tmp, target)
+            with _download(base + shard, target, progress, expected):
+                pass
         placed = sum((dest / p).stat().st_size for p in model.shard_paths)
         if placed != model.weights_nbytes:
             for p in model.shard_paths:
@@ -131,7 +131,6 @@ def fetch_variant(
                 f"The shards of {name} from {base} hold {placed} bytes but the weights manifest "
                 f"needs {model.weights_nbytes}; deleted them: fetch again from an intact mirror."
             )
-        os.replace(json_tmp, dest / variant.json_name)
     return dest
 
 
@@ -140,21 +139,19 @@ def _display(url: str) -> str:
 
 
 @contextmanager
-def _temporary_download(
-    url: str, dest_dir: Path, progress: bool, expected: int | None
-) -> Iterator[Path]:
-    """Download `url` into a temporary file in `dest_dir`, check its size, yield it; always clean up."""
+def _download(url: str, target: Path, progress: bool, expected: int | None) -> Iterator[Path]:
+    """Download `url` into a temporary file beside `target`, check its size and yield it; it
+    replaces `target` when the block ends normally and is removed otherwise."""
     file_name = url.rsplit("/", 1)[-1]
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{file_name}.", suffix=".part", dir=dest_dir)
-    except OSError as exc:
-        raise UserError(
-            f"Cannot write into the models directory {dest_dir} ({exc.strerror}): pass "
-            "--models-dir with a writable folder."
-        ) from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with ExitStack() as stack:
+        try:
+            tmp = stack.enter_context(atomic_path(target))
+        except OSError as exc:
+            raise UserError(
+                f"Cannot write into the models directory {target.parent} ({exc.strerror}): pass "
+                "--models-dir with a writable folder."
+            ) from None
+        with tmp.open("wb") as out:
             actual = _copy_url(url, out, progress, expected)
         if expected is not None and actual != expected:
             raise UserError(
@@ -162,10 +159,7 @@ def _temporary_download(
                 f"{expected} bytes from the weights manifest, got {actual}; deleted it: fetch "
                 "again from an intact source."
             )
-        make_readable(tmp)
         yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _copy_url(url: str, out: BinaryIO, progress: bool, expected: int | None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from convert.errors import UserError
+from core.errors import UserError
 
 # What the graph computes in. Input and outputs stay float32 either way (an FP16 file casts at
 # its edges), so the runtime feeds and reads both alike.

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from convert import metadata as md
-from convert.atomic import write_bytes_atomic
-from convert.catalog import Variant, default_models_dir, get_variant
-from convert.errors import MissingExtraError, UserError
-from convert.input_size import check_input_size, default_input_size, output_size
 from convert.metadata import Precision
+from convert.quiet import tensorflow_console_quieted
+from core.atomic import PendingFile, write_atomic
+from core.catalog import Variant, default_models_dir, get_variant
+from core.errors import MissingExtraError, UserError
+from core.input_size import check_input_size, default_input_size, output_size
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +80,8 @@ def resolve_size(
 def _import_tf2onnx() -> Any:
     _import_numpy_compat()
     try:
-        import tf2onnx
+        with tensorflow_console_quieted():
+            import tf2onnx
     except ImportError:
         raise MissingExtraError("convert", "tf2onnx", "Exporting BodyPix models to ONNX") from None
     return tf2onnx
@@ -188,18 +188,19 @@ def export_onnx(
     graph_def = build_graph_def(model, v.architecture, h, w, fold_preprocessing=True)
     from convert.tf_graph import INPUT_NODE, PART_HEATMAPS_NODE, SEGMENTS_NODE
 
-    proto, _ = tf2onnx.convert.from_graph_def(
-        graph_def,
-        name=v.name,
-        input_names=[f"{INPUT_NODE}:0"],
-        output_names=[f"{SEGMENTS_NODE}:0", f"{PART_HEATMAPS_NODE}:0"],
-        opset=OPSET,
-        tensors_to_rename={
-            f"{INPUT_NODE}:0": md.INPUT_NAME,
-            f"{SEGMENTS_NODE}:0": md.SEGMENTS,
-            f"{PART_HEATMAPS_NODE}:0": md.PART_HEATMAPS,
-        },
-    )
+    with tensorflow_console_quieted():  # the conversion's session start-up lines
+        proto, _ = tf2onnx.convert.from_graph_def(
+            graph_def,
+            name=v.name,
+            input_names=[f"{INPUT_NODE}:0"],
+            output_names=[f"{SEGMENTS_NODE}:0", f"{PART_HEATMAPS_NODE}:0"],
+            opset=OPSET,
+            tensors_to_rename={
+                f"{INPUT_NODE}:0": md.INPUT_NAME,
+                f"{SEGMENTS_NODE}:0": md.SEGMENTS,
+                f"{PART_HEATMAPS_NODE}:0": md.PART_HEATMAPS,
+            },
+        )
     _finish_graph(proto, v, h, w)
     if precision == "fp16":
         proto = convert_to_fp16(proto)
@@ -363,21 +364,19 @@ def _check_writable(out: Path) -> None:
     """Fail before the slow export when the output cannot be written."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+        PendingFile(out).discard()  # the temporary file the export will write
     except OSError as exc:
         raise UserError(
             f"Cannot write the ONNX file {out} ({exc.strerror}): pass -o with a path in a "
             "writable folder."
         ) from None
-    os.close(fd)
-    os.unlink(tmp)
     if out.is_dir():
         raise UserError(f"The ONNX output {out} is a directory: pass -o with a file name.")
 
 
 def _write_atomic(data: bytes, out: Path) -> None:
     try:
-        write_bytes_atomic(data, out)
+        write_atomic(out, data)
     except OSError as exc:
         raise UserError(
             f"Cannot write the ONNX file {out} ({exc.strerror}): pass -o with a path in a "

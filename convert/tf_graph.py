@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from convert.errors import MissingExtraError, UserError
 from convert.tfjs_model import TfjsModel
+from core.errors import MissingExtraError, UserError
 
 INPUT_NODE = "image"
 SEGMENTS_NODE = "float_segments"
@@ -35,8 +35,11 @@ _ACTIVATIONS = {"relu": "Relu", "relu6": "Relu6", "elu": "Elu", "sigmoid": "Sigm
 
 def import_tensorflow() -> Any:
     """Import TensorFlow, or say which extra installs it."""
+    from convert.quiet import tensorflow_console_quieted
+
     try:
-        import tensorflow as tf
+        with tensorflow_console_quieted():
+            import tensorflow as tf
     except ImportError:
         raise MissingExtraError("convert", "tensorflow", "Converting BodyPix models") from None
     return tf

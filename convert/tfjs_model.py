@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from convert.atomic import sha256_file
-from convert.errors import UserError
+from core.atomic import sha256_file
+from core.errors import UserError
 
 _DTYPE_BYTES = {"float32": 4, "int32": 4, "bool": 1, "uint8": 1, "uint16": 2, "float16": 2}
 

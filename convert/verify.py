@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 from convert import metadata as md
-from convert.catalog import get_variant
-from convert.errors import MissingExtraError, UserError
-from convert.input_size import default_input_size, to_valid_input_resolution
 from convert.metadata import Precision
+from core.arrays import F32, U8
+from core.catalog import get_variant
+from core.errors import MissingExtraError, UserError
+from core.input_size import default_input_size, to_valid_input_resolution
 
 # Logits run roughly -50..50; float32 reordering differences stay far below this.
 DEFAULT_MAX_LOGIT_DIFF = 1e-3
@@ -41,9 +41,6 @@ TOLERANCES: dict[Precision, Tolerance] = {
     "fp32": Tolerance(DEFAULT_MAX_LOGIT_DIFF, DEFAULT_MAX_DIFFERING),
     "fp16": Tolerance(None, 5e-3),
 }
-
-U8 = npt.NDArray[np.uint8]
-F32 = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from convert import commandline
+from core import commandline
 
 COMMAND_MODULES: tuple[str, ...] = (
     "runtime.commands.prepare",

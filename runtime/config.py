@@ -34,7 +34,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.settings import Settings
 
 if sys.version_info >= (3, 11):

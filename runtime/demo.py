@@ -11,9 +11,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
-U8 = npt.NDArray[np.uint8]
+from core.arrays import U8
+
 PHOTO = Path(__file__).with_name("assets") / "astronaut.jpg"
 PERIOD_FRAMES = 240  # one left-right-left sweep
 

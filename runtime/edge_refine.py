@@ -21,10 +21,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
-F32 = npt.NDArray[np.float32]
-U8 = npt.NDArray[np.uint8]
+from core.arrays import F32, U8
+
 # Gray levels from BGR (BT.601 luma, as cv2.COLOR_BGR2GRAY) scaled to 0..1.
 GRAY_WEIGHTS = np.array([[0.114 / 255.0, 0.587 / 255.0, 0.299 / 255.0]], dtype=np.float32)
 # The filter's output is stretched so STRETCH_LOW..STRETCH_HIGH becomes 0..1: the edge stays

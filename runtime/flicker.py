@@ -31,10 +31,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from core.arrays import F32, U8
 from runtime.demo import PHOTO
 
-U8 = npt.NDArray[np.uint8]
-F32 = npt.NDArray[np.float32]
 EDGE_BAND = 8  # px either side of the edge
 SETTLE_FRAMES = 4  # frames left out of the lag average while a smoother catches up
 LAG_STEP = 0.25  # px resolution of the shift search

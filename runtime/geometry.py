@@ -32,8 +32,8 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
-from convert.errors import UserError
-from convert.input_size import is_valid_input_size, output_size, to_valid_input_resolution
+from core.errors import UserError
+from core.input_size import is_valid_input_size, output_size, to_valid_input_resolution
 
 __all__ = [
     "INTERNAL_RESOLUTION_PERCENTAGES",

@@ -6,19 +6,17 @@ absurdly large ones raise a UserError naming the file and the fix.
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
-from convert.errors import UserError
+from core.arrays import U8
+from core.atomic import write_atomic
+from core.errors import UserError
 
-U8 = npt.NDArray[np.uint8]
 # 100 megapixels: far beyond any camera frame; bigger pictures are refused, not half-processed.
 MAX_PIXELS = 100_000_000
 
@@ -175,11 +173,4 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise UserError(f"Output folder {directory} does not exist: create it first.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(encoded.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, encoded.tobytes())

@@ -14,13 +14,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from core.arrays import I8
 from runtime.edge_refine import guided_filter
 from runtime.geometry import AxisSampling, FrameGeometry
 from runtime.resample import F32, resample, scale_and_crop, sigmoid
 from runtime.settings import Settings
 
 NUM_PARTS = 24
-I8 = npt.NDArray[np.int8]
 
 
 def person_scores(segment_logits: F32, geometry: FrameGeometry) -> F32:

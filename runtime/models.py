@@ -6,8 +6,8 @@ import logging
 import os
 from pathlib import Path
 
-from convert.catalog import get_variant
-from convert.errors import UserError
+from core.catalog import get_variant
+from core.errors import UserError
 
 log = logging.getLogger(__name__)
 ONNX_PATH_ENV = "BODYPIX_ONNX"

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-import numpy.typing as npt
 
-from convert.catalog import get_variant
-from convert.errors import UserError
+from core.arrays import F32, I8, U8
+from core.catalog import get_variant
+from core.errors import UserError
 from runtime.backends.base import SegmentationBackend
 from runtime.effects import Compositor
 from runtime.geometry import FrameGeometry, frame_geometry
@@ -24,10 +24,6 @@ from runtime.meters import LatencyMeter
 from runtime.processor_protocol import ProcessorDescription
 from runtime.resample import preprocess, preprocess_planar
 from runtime.settings import Settings
-
-U8 = npt.NDArray[np.uint8]
-F32 = npt.NDArray[np.float32]
-I8 = npt.NDArray[np.int8]
 
 # Settings whose change needs a new backend (a new model file or session).
 _BACKEND_FIELDS = ("variant", "backend", "threads")

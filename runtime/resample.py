@@ -14,9 +14,9 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
+from core.arrays import F32
 from runtime.geometry import AxisSampling, FrameGeometry
 
-F32 = npt.NDArray[np.float32]
 # Outputs with fewer rows are not worth a second thread.
 _SPLIT_MIN_ROWS = 64
 _CPUS = os.cpu_count() or 1

@@ -10,8 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from convert.catalog import DEFAULT_VARIANT, get_variant
-from convert.errors import UserError
+from core.catalog import DEFAULT_VARIANT, get_variant
+from core.errors import UserError
 
 Effect = Literal["blur", "replace", "mask", "parts", "none"]
 BackendName = Literal["auto", "tensorrt", "onnxruntime"]

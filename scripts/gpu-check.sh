@@ -2,7 +2,7 @@
 # The CUDA frame path on a lent NVIDIA GPU, in one go and within 8 minutes:
 #   1. checks the machine (nvcc, the driver) and the carried files;
 #   2. builds pycuda from its source archive against this machine's CUDA (offline);
-#   3. runs tests/cuda on the device executor (pycuda);
+#   3. runs tests/runtime/cuda on the device executor (pycuda);
 #   4. runs `bench --backend cuda` at 1280x720 and 1920x1080 for blur and replace, and at
 #      1280x720 for blur with motion smoothing and guided edge refinement (issue 14's cost);
 #   5. prints one JSON summary on stdout (per-kernel ms, mask + composite ms, achieved
@@ -128,10 +128,10 @@ if [[ -d shared/models/bodypix ]]; then
 	export BODYPIX_MODEL_MIRROR=${BODYPIX_MODEL_MIRROR:-$PWD/shared/models/bodypix}
 fi
 
-# --- 4. tests/cuda on the device executor --------------------------------------------------------
-log "pytest tests/cuda (device executor)"
+# --- 4. tests/runtime/cuda on the device executor --------------------------------------------------------
+log "pytest tests/runtime/cuda (device executor)"
 TESTS_OK=1
-BODYPIX_CUDA_TEST_EXECUTORS=device timeout "$(left)" "$VPY" -m pytest tests/cuda -q \
+BODYPIX_CUDA_TEST_EXECUTORS=device timeout "$(left)" "$VPY" -m pytest tests/runtime/cuda -q \
 	-p no:cacheprovider --junitxml "$WORK/tests.xml" >&2 || TESTS_OK=0
 
 # --- 5. bench at 720p and 1080p, blur and replace ---------------------------------------------
@@ -156,6 +156,6 @@ JUNIT=()
 [[ -s $WORK/tests.xml ]] && JUNIT=(--junit "$WORK/tests.xml")
 "$VPY" -m runtime.cuda.bench summary "${JUNIT[@]}" --elapsed "$(($(date +%s) - START))" \
 	"${REPORTS[@]}"
-((TESTS_OK == 1)) || fail "tests/cuda failed on the device (see above)."
+((TESTS_OK == 1)) || fail "tests/runtime/cuda failed on the device (see above)."
 ((BENCH_OK == 1)) || fail "a bench run failed (see above)."
 log "done"

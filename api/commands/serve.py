@@ -14,7 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from convert.errors import UserError
+from core.errors import UserError
 
 log = logging.getLogger("bodypix.serve")
 DEFAULT_HOST = "0.0.0.0"

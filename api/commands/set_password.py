@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from convert.errors import UserError
+from core.errors import UserError
 
 
 def register(subparsers: Any) -> None:

@@ -11,7 +11,7 @@ from api.dependencies import PanelDep
 from api.errors import error_responses
 from api.security import SESSION_COOKIE
 
-router = APIRouter(prefix="/api", tags=["auth"])
+router = APIRouter(tags=["auth"])
 
 
 class LoginRequest(BaseModel):

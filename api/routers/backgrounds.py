@@ -16,7 +16,7 @@ from api.backgrounds import Background, BackgroundLibrary
 from api.dependencies import PanelDep, SessionDep
 from api.errors import PanelError, TooLarge, error_responses
 
-router = APIRouter(prefix="/api/backgrounds", tags=["backgrounds"])
+router = APIRouter(prefix="/backgrounds", tags=["backgrounds"])
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the file
 
 

@@ -13,7 +13,7 @@ from api.dependencies import PanelDep, SessionDep
 from api.errors import error_responses
 from api.panel import Panel
 
-router = APIRouter(prefix="/api", tags=["preview"])
+router = APIRouter(tags=["preview"])
 BOUNDARY = "frame"
 NO_STORE = {"Cache-Control": "no-store"}
 

@@ -13,7 +13,7 @@ from api.cameras import Camera
 from api.dependencies import PanelDep, SessionDep
 from api.errors import error_responses
 
-router = APIRouter(prefix="/api", tags=["settings"])
+router = APIRouter(tags=["settings"])
 
 
 async def refuse_config_only_fields(request: Request, _session: SessionDep) -> None:

@@ -14,7 +14,7 @@ from api.errors import error_responses
 from api.panel import Panel
 from runtime.pipeline import PipelineStatus
 
-router = APIRouter(prefix="/api", tags=["status"])
+router = APIRouter(tags=["status"])
 
 # PipelineStatus fields that name files, devices or addresses, or echo what probing them gave.
 HIDDEN_FIELDS = frozenset({"source", "source_description", "model_file", "outputs"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from convert.catalog import DEFAULT_VARIANT, MIRROR_ENV, MODELS_DIR_ENV
+from core.catalog import DEFAULT_VARIANT, MIRROR_ENV, MODELS_DIR_ENV
 
 
 def add_variant(parser: argparse.ArgumentParser) -> None:

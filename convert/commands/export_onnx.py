@@ -38,7 +38,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from convert.catalog import get_variant
     from convert.fetch import fetch_variant
     from convert.onnx_export import (
         export_onnx,
@@ -46,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         require_fp16_converter,
         resolve_size,
     )
+    from core.catalog import get_variant
 
     # Fail fast, before any download: bad size, missing conversion stack.
     resolve_size(get_variant(args.variant), args.height, args.width, args.dynamic)

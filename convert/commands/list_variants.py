@@ -15,8 +15,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from convert.catalog import DEFAULT_VARIANT, VARIANTS, default_models_dir
     from convert.fetch import verify_cached
+    from core.catalog import DEFAULT_VARIANT, VARIANTS, default_models_dir
 
     models_dir = args.models_dir or default_models_dir()
     print(f"models directory: {models_dir}")

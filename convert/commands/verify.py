@@ -48,11 +48,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from convert.catalog import get_variant
     from convert.fetch import fetch_variant
-    from convert.input_size import default_input_size
     from convert.onnx_export import default_onnx_path
     from convert.verify import format_results, load_image, onnx_file_precision, verify_onnx
+    from core.catalog import get_variant
+    from core.input_size import default_input_size
 
     v = get_variant(args.variant)
     onnx_path = args.onnx

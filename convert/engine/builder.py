@@ -13,23 +13,26 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
-from convert.atomic import sha256_file, write_bytes_atomic
 from convert.engine.gpu import GpuInfo, has_fast_fp16
 from convert.engine.naming import Precision
 from convert.engine.plan import BuildPlan
+from convert.engine.progress import Heartbeat, progress_monitor
 from convert.engine.sidecar import TensorSpec
 from convert.engine.tensorrt_api import EngineBuilder
 from convert.engine.tensorrt_support import require_tensorrt
-from convert.errors import UserError
+from core.atomic import sha256_file, write_atomic
+from core.errors import UserError
+from core.lazy import lazy_import
 
 if TYPE_CHECKING:
     import tensorrt as trt
+else:
+    trt = lazy_import("tensorrt")
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +163,6 @@ class BuiltEngine:
 def build_serialized_engine(request: BuildRequest) -> BuiltEngine:
     """Parse, configure and build; the timing cache beside the engine is read and updated."""
     version = require_tensorrt(PURPOSE)
-    import tensorrt as trt
 
     plan = request.plan
     if plan.onnx_precision != request.onnx.precision:  # ensure_engine picks the file by the plan
@@ -192,7 +194,7 @@ def build_serialized_engine(request: BuildRequest) -> BuiltEngine:
     cache = _load_timing_cache(config, request.timing_cache)
     config.set_timing_cache(cache, False)
 
-    monitor = _progress_monitor(sys.stderr) if request.progress else None
+    monitor = progress_monitor(sys.stderr) if request.progress else None
     if monitor is not None:
         config.progress_monitor = monitor
     if plan.deprecated:
@@ -208,7 +210,7 @@ def build_serialized_engine(request: BuildRequest) -> BuiltEngine:
         version,
         plan.describe(),
     )
-    with _Heartbeat(enabled=monitor is None and request.progress):
+    with Heartbeat(enabled=monitor is None and request.progress):
         serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise UserError(
@@ -223,8 +225,6 @@ def build_serialized_engine(request: BuildRequest) -> BuiltEngine:
 
 def _network_flags(plan: BuildPlan) -> int:
     """The creation flags as a bit mask; each flag only where this TensorRT has it."""
-    import tensorrt as trt
-
     creation = trt.NetworkDefinitionCreationFlag
     flags = 0
     if plan.explicit_batch_flag:  # 8.x; deprecated and ignored from 10.0
@@ -271,15 +271,12 @@ def check_dla_core(core: int, cores: int) -> None:
 def count_dla_cores() -> int:
     """How many DLA cores TensorRT sees on this device (0 on desktop GPUs)."""
     require_tensorrt(PURPOSE)
-    import tensorrt as trt
 
     builder: EngineBuilder = trt.Builder(trt.Logger(trt.Logger.ERROR))
     return int(builder.num_DLA_cores)
 
 
 def _use_dla(builder: EngineBuilder, config: trt.IBuilderConfig, core: int) -> None:
-    import tensorrt as trt
-
     check_dla_core(core, builder.num_DLA_cores)
     # Layers the DLA cannot run (and BodyPix has some) fall back to the GPU. The fallback is
     # silent (TensorRT's "Working with DLA"), which is why a dynamic-size ONNX, which the DLA
@@ -295,8 +292,6 @@ def _add_profile(
     onnx: OnnxInfo,
     profile_hw: dict[str, tuple[int, int]],
 ) -> None:
-    import tensorrt as trt
-
     def dims(hw: tuple[int, int]) -> trt.Dims:
         batch, _, _, channels = onnx.input_shape
         return trt.Dims([batch or 1, hw[0], hw[1], channels or 3])
@@ -325,110 +320,6 @@ def _load_timing_cache(config: trt.IBuilderConfig, path: Path) -> trt.ITimingCac
 
 def _save_timing_cache(config: trt.IBuilderConfig, path: Path) -> None:
     try:
-        write_bytes_atomic(bytes(config.get_timing_cache().serialize()), path)
+        write_atomic(path, bytes(config.get_timing_cache().serialize()))
     except OSError as exc:  # the engine is still good; the next build is just slower
         log.warning("could not save the timing cache %s (%s)", path, exc)
-
-
-class BuildProgress:
-    """TensorRT's build phases as one updating line (a TTY) or phase lines (a log).
-
-    TensorRT calls its progress monitor from its own builder threads, possibly several at
-    once, so every entry point holds one lock: the phase tables are never read while another
-    thread changes them, and lines are never interleaved.
-    """
-
-    def __init__(self, stream: TextIO, tty: bool | None = None) -> None:
-        self._stream = stream
-        self._tty = stream.isatty() if tty is None else tty
-        self._lock = threading.Lock()
-        self._parents: dict[str, str | None] = {}
-        self._steps: dict[str, tuple[int, int]] = {}  # phase -> (done, total)
-        self._started: dict[str, float] = {}
-
-    def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
-        with self._lock:
-            self._parents[phase_name] = parent_phase
-            self._steps[phase_name] = (0, num_steps)
-            self._started[phase_name] = time.monotonic()
-            if not self._tty and parent_phase is None:
-                self._print(f"TensorRT: {phase_name} ({num_steps} steps)")
-            self._draw()
-
-    def step_complete(self, phase_name: str, step: int) -> bool:
-        with self._lock:
-            total = self._steps.get(phase_name, (0, 0))[1]
-            self._steps[phase_name] = (step + 1, total)
-            self._draw()
-        return True  # False would cancel the build
-
-    def phase_finish(self, phase_name: str) -> None:
-        with self._lock:
-            parent = self._parents.pop(phase_name, None)
-            self._steps.pop(phase_name, None)
-            seconds = time.monotonic() - self._started.pop(phase_name, time.monotonic())
-            if parent is None:
-                end = "\r\x1b[K" if self._tty else ""
-                self._print(f"{end}TensorRT: {phase_name} done in {seconds:.0f} s")
-            else:
-                self._draw()
-
-    def _draw(self) -> None:
-        if not self._tty:
-            return
-        chain = " > ".join(f"{n} {d}/{t}" for n, (d, t) in self._steps.items())
-        self._print(f"\r\x1b[K{chain[-150:]}", end="")
-
-    def _print(self, text: str, end: str = "\n") -> None:
-        print(text, end=end, file=self._stream, flush=True)
-
-
-def _progress_monitor(stream: TextIO) -> trt.IProgressMonitor | None:
-    """A TensorRT progress monitor reporting to `stream`, None where TensorRT has none."""
-    import tensorrt as trt
-
-    if not hasattr(trt, "IProgressMonitor"):
-        return None
-    progress = BuildProgress(stream)
-
-    class PhaseMonitor(trt.IProgressMonitor):
-        def __init__(self) -> None:
-            trt.IProgressMonitor.__init__(self)
-
-        def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
-            progress.phase_start(phase_name, parent_phase, num_steps)
-
-        def step_complete(self, phase_name: str, step: int) -> bool:
-            return progress.step_complete(phase_name, step)
-
-        def phase_finish(self, phase_name: str) -> None:
-            progress.phase_finish(phase_name)
-
-    return PhaseMonitor()
-
-
-class _Heartbeat:
-    """Logs every 30 s while a TensorRT without a progress monitor (8.x) builds."""
-
-    def __init__(self, enabled: bool, every_s: float = 30.0) -> None:
-        self._enabled = enabled
-        self._every = every_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> _Heartbeat:
-        if self._enabled:
-            self._thread = threading.Thread(target=self._beat, name="trt-build-heartbeat")
-            self._thread.daemon = True
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def _beat(self) -> None:
-        started = time.monotonic()
-        while not self._stop.wait(self._every):
-            log.info("still building the engine (%.0f s so far)", time.monotonic() - started)

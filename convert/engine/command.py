@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from convert.catalog import DEFAULT_VARIANT
 from convert.commands.common import add_models_dir
 from convert.engine.naming import PRECISIONS
+from core.catalog import DEFAULT_VARIANT
 
 
 def register(subparsers: Any) -> None:

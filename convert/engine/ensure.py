@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from convert.atomic import sha256_file, write_bytes_atomic
-from convert.catalog import DEFAULT_VARIANT, get_variant
 from convert.engine import builder, tensorrt_api
 from convert.engine.builder import BuiltEngine, OnnxInfo
 from convert.engine.gpu import GpuInfo, current_gpu
@@ -27,8 +25,10 @@ from convert.engine.sidecar import (
     write_sidecar,
 )
 from convert.engine.tensorrt_support import require_tensorrt
-from convert.errors import UserError
-from convert.input_size import check_input_size, default_input_size, to_valid_input_resolution
+from core.atomic import sha256_file, write_atomic
+from core.catalog import DEFAULT_VARIANT, get_variant
+from core.errors import UserError
+from core.input_size import check_input_size, default_input_size, to_valid_input_resolution
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ def write_engine_files(
     """Write the engine, then its sidecar (`describe()` hashes the written engine); both or
     neither: an engine left without its sidecar would be refused at every start."""
     try:
-        write_bytes_atomic(data, engine)
+        write_atomic(engine, data)
         sidecar = describe()
         write_sidecar(engine, sidecar)
     except BaseException as exc:

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from convert.errors import MissingExtraError, UserError
+from core.errors import MissingExtraError, UserError
+from core.lazy import lazy_import, load
+
+if TYPE_CHECKING:
+    import pycuda.driver as cuda
+else:
+    cuda = lazy_import("pycuda.driver")
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ def parse_capability(text: str) -> tuple[int, int]:
 def current_gpu(device: int = 0) -> GpuInfo:
     """The CUDA device `device` (default the first), or a UserError saying why there is none."""
     try:
-        import pycuda.driver as cuda
+        load(cuda)
     except ImportError:
         raise MissingExtraError("gpu", "pycuda", "Identifying the NVIDIA GPU") from None
     try:

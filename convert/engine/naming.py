@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convert.catalog import default_models_dir
 from convert.engine.gpu import GpuInfo
 from convert.metadata import PRECISIONS as PRECISIONS  # re-exported: engines name them too
 from convert.metadata import Precision as Precision
+from core.catalog import default_models_dir
 
 ENGINE_SUFFIX = ".engine"
 SIDECAR_SUFFIX = ".json"

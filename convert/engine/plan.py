@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from convert.errors import UserError
 from convert.metadata import Precision
+from core.errors import UserError
 
 NetworkTyping = Literal["weak", "strong"]
 # From this version on NVIDIA deprecates weak typing: FP16 engines come from an FP16 ONNX file.

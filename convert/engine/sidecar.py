@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from convert.atomic import sha256_file, write_bytes_atomic
 from convert.engine.gpu import GpuInfo, parse_capability
 from convert.engine.naming import ENGINE_SUFFIX, PRECISIONS, Precision, sidecar_path
-from convert.errors import UserError
+from core.atomic import sha256_file, write_atomic
+from core.errors import UserError
 
 FORMAT_VERSION = 1
 
@@ -119,7 +119,7 @@ def _spec(data: dict[str, Any]) -> TensorSpec:
 def write_sidecar(engine: Path, sidecar: EngineSidecar) -> Path:
     """Write `engine`'s sidecar atomically; returns its path."""
     path = sidecar_path(engine)
-    write_bytes_atomic(sidecar.to_json().encode(), path)
+    write_atomic(path, sidecar.to_json().encode())
     return path
 
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from convert.engine.plan import TensorRTApi
-from convert.errors import UserError
+from core.errors import UserError
+from core.lazy import lazy_import
 
 if TYPE_CHECKING:
     import tensorrt as trt
+else:
+    trt = lazy_import("tensorrt")
 
 
 class EngineBuilder(Protocol):
@@ -48,8 +51,6 @@ def parse_version(version: str) -> tuple[int, int]:
 
 def probe(version: str) -> TensorRTApi:
     """What the imported TensorRT (of `version`) offers; call after `require_tensorrt`."""
-    import tensorrt as trt
-
     creation = trt.NetworkDefinitionCreationFlag
     return TensorRTApi(
         version=parse_version(version),

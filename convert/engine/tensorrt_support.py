@@ -11,7 +11,7 @@ import importlib.util
 from functools import lru_cache
 from types import ModuleType
 
-from convert.errors import UserError
+from core.errors import UserError
 
 HOW_TO_GET_TENSORRT = (
     "on a Jetson install JetPack's python3-libnvinfer and create the virtual environment with "

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.commands.options import add_effects, add_segmentation, settings_from
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.commands.bench import size
 
 TOOL_DIR = Path(__file__).resolve().parents[2] / "tools" / "tf-bodypix"

@@ -14,8 +14,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from convert.catalog import DEFAULT_VARIANT
-from convert.errors import UserError
+from core.catalog import DEFAULT_VARIANT
+from core.errors import UserError
 from runtime.commands.options import internal_resolution
 
 METHODS: tuple[tuple[str, str, str], ...] = (

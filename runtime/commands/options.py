@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from convert.catalog import DEFAULT_VARIANT
-from convert.errors import UserError
+from core.catalog import DEFAULT_VARIANT
+from core.errors import UserError
 from runtime.geometry import INTERNAL_RESOLUTION_PERCENTAGES
 from runtime.settings import Settings
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from convert.catalog import MIRROR_ENV, MODELS_DIR_ENV, get_variant
-from convert.errors import UserError
+from core.catalog import MIRROR_ENV, MODELS_DIR_ENV, get_variant
+from core.errors import UserError
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from convert.errors import UserError
+from core.atomic import atomic_path
+from core.errors import UserError
 from runtime.commands.options import add_effects, add_segmentation, settings_from
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg"})
@@ -100,45 +99,45 @@ def _render_video(args: argparse.Namespace, source: Path | int, camera: bool) ->
     if args.frames is not None:
         total = min(total, args.frames) if total else args.frames
     processor = FrameProcessor(settings_from(args, video=True))
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{args.output.stem}.", suffix=suffix, dir=out_dir)
-    os.close(fd)
-    tmp = Path(tmp_name)
     writer: Any = None
     count = 0
+    stopped = False
     try:
-        with tqdm(total=total, unit="frame", desc=str(args.output), disable=None) as bar:
-            while args.frames is None or count < args.frames:
-                ok, frame = capture.read()
-                if not ok:
-                    break
-                image = processor.process(np.asarray(frame, dtype=np.uint8)).image
-                if writer is None:
-                    fourcc = cv2.VideoWriter.fourcc(*_FOURCC.get(suffix, _DEFAULT_FOURCC))
-                    size = (image.shape[1], image.shape[0])
-                    writer = cv2.VideoWriter(str(tmp), fourcc, fps, size)
-                    if not writer.isOpened():
-                        raise UserError(f"Cannot write video {args.output}: use .mp4 or .avi.")
-                writer.write(image)
-                count += 1
-                bar.update(1)
-        if count == 0:
-            raise UserError(f"{source} has no readable frames: give a video OpenCV can decode.")
-        writer.release()
-        writer = None
-        os.replace(tmp, args.output)
-    except KeyboardInterrupt:
-        if writer is not None and count:
+        # The temporary file keeps the suffix: OpenCV picks the container by it.
+        with atomic_path(args.output, suffix=suffix) as tmp:
+            try:
+                with tqdm(total=total, unit="frame", desc=str(args.output), disable=None) as bar:
+                    while args.frames is None or count < args.frames:
+                        ok, frame = capture.read()
+                        if not ok:
+                            break
+                        image = processor.process(np.asarray(frame, dtype=np.uint8)).image
+                        if writer is None:
+                            fourcc = cv2.VideoWriter.fourcc(*_FOURCC.get(suffix, _DEFAULT_FOURCC))
+                            size = (image.shape[1], image.shape[0])
+                            writer = cv2.VideoWriter(str(tmp), fourcc, fps, size)
+                            if not writer.isOpened():
+                                raise UserError(
+                                    f"Cannot write video {args.output}: use .mp4 or .avi."
+                                )
+                        writer.write(image)
+                        count += 1
+                        bar.update(1)
+            except KeyboardInterrupt:
+                if not count:
+                    raise
+                stopped = True  # Ctrl-C ends a camera recording: keep what was written
+            if count == 0:
+                raise UserError(f"{source} has no readable frames: give a video OpenCV can decode.")
             writer.release()
             writer = None
-            os.replace(tmp, args.output)
-            print(f"{args.output}: stopped after {count} frames")
-            return 0
-        raise
     finally:
         if writer is not None:
             writer.release()
-        tmp.unlink(missing_ok=True)
         capture.release()
         processor.close()
+    if stopped:
+        print(f"{args.output}: stopped after {count} frames")
+        return 0
     print(f"{args.output}: {count} frames at {fps:g} fps")
     return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from convert.errors import UserError
+from core.errors import UserError
 
 log = logging.getLogger("bodypix.run")
 STOP_TIMEOUT_S = 2.0

@@ -16,9 +16,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.lazy import lazy_import, load
+
 if TYPE_CHECKING:
+    import pycuda.driver as cuda
+
     from runtime.cuda.processor import CudaFrameProcessor
     from runtime.settings import Settings
+else:
+    cuda = lazy_import("pycuda.driver")
 
 
 def cuda_unavailable_reason() -> str | None:
@@ -27,7 +33,7 @@ def cuda_unavailable_reason() -> str | None:
     Device executor (default): pycuda imports and a CUDA device is usable. Host executor
     (BODYPIX_CUDA_EXECUTOR=host): the kernels build with the C++ compiler.
     """
-    from convert.errors import UserError
+    from core.errors import UserError
     from runtime.cuda.device import executor_from_env
 
     try:
@@ -45,7 +51,7 @@ def cuda_unavailable_reason() -> str | None:
             return str(exc)
         return None
     try:
-        import pycuda.driver as cuda
+        load(cuda)
     except ImportError as exc:
         return (
             f"pycuda cannot be imported ({exc}): install the gpu extra "
@@ -69,7 +75,7 @@ def open_cuda_processor(settings: Settings) -> CudaFrameProcessor:
     Runtime between the CUDA pre- and post-processing). Raises UserError or RuntimeError with
     one sentence when the path cannot start (the pipeline then falls back to the CPU path).
     """
-    from convert.errors import UserError
+    from core.errors import UserError
     from runtime.cuda.processor import CudaFrameProcessor
 
     reason = cuda_unavailable_reason()

@@ -18,8 +18,8 @@ import json
 import statistics
 from typing import TYPE_CHECKING, Any
 
-from convert.catalog import get_variant
-from convert.errors import UserError
+from core.catalog import get_variant
+from core.errors import UserError
 from runtime.cuda.device import Device, open_device
 from runtime.cuda.kernels import Kernels
 
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m runtime.cuda.bench summary --junit tests.xml --elapsed S bench*.json`."""
     parser = argparse.ArgumentParser(prog="python -m runtime.cuda.bench")
     parser.add_argument("command", choices=["summary"])
-    parser.add_argument("--junit", help="pytest --junitxml file of tests/cuda")
+    parser.add_argument("--junit", help="pytest --junitxml file of tests/runtime/cuda")
     parser.add_argument("--elapsed", type=float, default=None, help="seconds the check took")
     parser.add_argument("reports", nargs="+", help="`bench --backend cuda --json` outputs")
     args = parser.parse_args(argv)

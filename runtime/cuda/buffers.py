@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.cuda.device import Allocation, Device, PinnedMemory
 from runtime.cuda.tables import RESAMPLE_TAP_DTYPE, Table, tables_from_sampling
 from runtime.effects.parts import RAINBOW_PART_COLORS

@@ -14,16 +14,20 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from convert.catalog import user_cache_dir
-from convert.errors import UserError
+from core.atomic import atomic_path
+from core.catalog import user_cache_dir
+from core.errors import UserError
+from core.lazy import lazy_import
 
 if TYPE_CHECKING:
+    import pycuda.driver as cuda
     from pycuda.driver import Module
+else:
+    cuda = lazy_import("pycuda.driver")
 
 KERNEL_DIR = Path(__file__).resolve().parent
 # One module per concern; each .cu includes common.cuh.
@@ -81,25 +85,19 @@ def compile_kernel(
             "it) or set CUDA_HOME to its directory."
         )
     output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=output.name, suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        result = subprocess.run(
+    with atomic_path(output) as tmp:
+        run_compiler(
             nvcc_command(nvcc, source, tmp, targets, kind),
-            capture_output=True,
-            text=True,
-            check=False,
+            f"nvcc could not compile {source.name} for {', '.join(targets)}",
         )
-        if result.returncode != 0:
-            raise UserError(
-                f"nvcc could not compile {source.name} for {', '.join(targets)}: "
-                f"{(result.stderr or result.stdout).strip()}"
-            )
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
     return output
+
+
+def run_compiler(command: Sequence[str], failure: str) -> None:
+    """Run a compiler; a non-zero exit is a UserError: `failure`, then the compiler's log."""
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise UserError(f"{failure}: {(result.stderr or result.stdout).strip()}")
 
 
 def sources_digest() -> str:
@@ -132,6 +130,4 @@ def cubin_for(source_name: str, arch: str) -> Path:
 
 def load_module(source_name: str, compute_capability: tuple[int, int]) -> Module:
     """Load one kernel file into the current CUDA context (pycuda must be initialised)."""
-    import pycuda.driver as cuda
-
     return cuda.module_from_file(str(cubin_for(source_name, arch_of(compute_capability))))

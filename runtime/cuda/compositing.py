@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.cuda import kernels as launch
 from runtime.cuda.blur import CssBlur
 from runtime.cuda.buffers import FrameBuffers

@@ -27,10 +27,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, cast
 import numpy as np
 import numpy.typing as npt
 
-from convert.errors import MissingExtraError, UserError
+from core.errors import MissingExtraError, UserError
+from core.lazy import lazy_import, load
 
 if TYPE_CHECKING:
     import pycuda.driver as cuda
+else:
+    cuda = lazy_import("pycuda.driver")
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ def memory_mode_from_env() -> MemoryMode | None:
 def require_pycuda() -> None:
     """Fail with a clear error naming the extra that installs pycuda, before any CUDA call."""
     try:
-        import pycuda.driver  # noqa: F401
+        load(cuda)
     except ImportError as exc:
         raise MissingExtraError("gpu", "pycuda", "The CUDA frame path") from exc
 
@@ -160,8 +163,6 @@ class PrimaryContext:
     _instances: ClassVar[dict[int, PrimaryContext]] = {}
 
     def __init__(self, index: int) -> None:
-        import pycuda.driver as cuda
-
         self.index = index
         self.device = cuda.Device(index)
         self.context = self.device.retain_primary_context()
@@ -171,7 +172,6 @@ class PrimaryContext:
     def acquire(cls, index: int = 0) -> PrimaryContext:
         """The shared owner of GPU `index`'s context (retained on first use)."""
         require_pycuda()
-        import pycuda.driver as cuda
 
         with cls._lock:
             owner = cls._instances.get(index)
@@ -190,8 +190,6 @@ class PrimaryContext:
     @contextmanager
     def active(self) -> Iterator[None]:
         """The context current on the calling thread for the block (any thread)."""
-        import pycuda.driver as cuda
-
         self.context.push()
         try:
             yield
@@ -231,8 +229,6 @@ class _PycudaAllocation:
 
 class _PycudaEvent:
     def __init__(self, stream: cuda.Stream) -> None:
-        import pycuda.driver as cuda
-
         self.event = cuda.Event()
         self.event.record(stream)
 
@@ -254,8 +250,6 @@ class CudaDevice:
     executor = "device"
 
     def __init__(self, index: int = 0, memory_mode: MemoryMode | None = None) -> None:
-        import pycuda.driver as cuda
-
         self.owner = PrimaryContext.acquire(index)
         self.device = self.owner.device
         try:
@@ -282,31 +276,23 @@ class CudaDevice:
         return self.owner.active()
 
     def mem_alloc(self, nbytes: int) -> _PycudaAllocation:
-        import pycuda.driver as cuda
-
         return _PycudaAllocation(cuda.mem_alloc(max(nbytes, 1)))
 
     def host_alloc(
         self, shape: tuple[int, ...], dtype: npt.DTypeLike, mapped: bool
     ) -> _PycudaPinned:
-        import pycuda.driver as cuda
-
         flags = cuda.host_alloc_flags.DEVICEMAP if mapped else 0
         array = cuda.pagelocked_empty(shape, dtype, mem_flags=flags)
         alias = cast("cuda.HostAllocation", array.base).get_device_pointer() if mapped else None
         return _PycudaPinned(array, alias)
 
     def memcpy_htod(self, ptr: int, src: npt.NDArray[Any], asynchronous: bool = False) -> None:
-        import pycuda.driver as cuda
-
         if asynchronous:  # src must be page-locked
             cuda.memcpy_htod_async(ptr, src, self.stream)
         else:
             cuda.memcpy_htod(ptr, np.ascontiguousarray(src))
 
     def memcpy_dtoh(self, dst: npt.NDArray[Any], ptr: int, asynchronous: bool = False) -> None:
-        import pycuda.driver as cuda
-
         if asynchronous:
             cuda.memcpy_dtoh_async(dst, ptr, self.stream)
         else:
@@ -314,8 +300,6 @@ class CudaDevice:
             cuda.memcpy_dtoh(dst, ptr)
 
     def memcpy_dtod(self, dst: int, src: int, nbytes: int) -> None:
-        import pycuda.driver as cuda
-
         cuda.memcpy_dtod_async(dst, src, nbytes, self.stream)
 
     def synchronize(self) -> None:

@@ -14,6 +14,10 @@ CUDA driver it keeps a per-thread stack of current contexts and raises on any de
 (allocation, copy, launch, module load, free, synchronise) made without its context current on
 the calling thread, so CI tests the context discipline a Jetson enforces. Pointers handed to a
 launch must lie in a live allocation (an illegal address raises instead of crashing).
+
+Length (over 400 lines): the stand-in mirrors the slice of pycuda the frame path uses (context,
+allocations, pinned memory, events, functions, streams, device), one small class each, and they
+share the context stack; kept together so the whole substitute reads against pycuda at once.
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from convert.errors import UserError
-from runtime.cuda.build import KERNEL_DIR, cache_dir
+from core.atomic import atomic_path, current_umask
+from core.errors import UserError
+from runtime.cuda.build import KERNEL_DIR, cache_dir, run_compiler
 
 SHIM_DIR = KERNEL_DIR / "host_shim"
 SHIM_HEADER = "cuda_runtime_shim.h"
@@ -123,22 +128,18 @@ def build_host_library(source_name: str, sanitize: bool | None = None) -> Path:
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+    # A shared library keeps the executable bits a linker gives it; the rename is atomic
+    # because another process may be building the same file.
+    with (
+        tempfile.TemporaryDirectory(dir=path.parent) as tmp,
+        atomic_path(path, mode=0o777 & ~current_umask(), suffix=".so") as built,
+    ):
         unit = Path(tmp) / f"{stem}.cpp"
         unit.write_text(translation_unit(source))
-        built = Path(tmp) / path.name
-        result = subprocess.run(
+        run_compiler(
             host_compile_command(cxx, unit, built, sanitize),
-            capture_output=True,
-            text=True,
-            check=False,
+            f"{Path(cxx).name} could not build {source_name} for the host executor",
         )
-        if result.returncode != 0:
-            raise UserError(
-                f"{Path(cxx).name} could not build {source_name} for the host executor: "
-                f"{(result.stderr or result.stdout).strip()}"
-            )
-        os.replace(built, path)  # atomic: another process may be building the same file
     return path
 
 

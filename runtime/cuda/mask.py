@@ -22,7 +22,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.cuda.blur import DeviceFilter
 from runtime.cuda.buffers import DeviceBuffer, FrameBuffers
 from runtime.cuda.edge_refine import scratch_bytes

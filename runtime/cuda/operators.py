@@ -16,11 +16,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from core.arrays import F32, I32
 from runtime.cuda.tables import RESAMPLE_TAP_DTYPE, Table
 from runtime.effects.common import css_blur_plan
 
-F32 = npt.NDArray[np.float32]
-I32 = npt.NDArray[np.int32]
 # Weights below this are rounding noise of the measurement (OpenCV's float kernels reach 1e-9).
 NEGLIGIBLE = 1e-8
 

@@ -15,6 +15,10 @@ Backends: one that exposes device buffers (`DeviceSegmentationBackend`, the Tens
 gets the pre-processed input written straight into its input binding and its logits read where
 they are; any other backend (ONNX Runtime) gets the GPU's pre-processed input copied to the host
 and its logits uploaded.
+
+Length (over 400 lines): one class, because every public method shares the lock and the
+context discipline above; the steps it orders already live in their twin modules, and what is
+left (staging, inference, the settings a new backend needs) reads best next to that discipline.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from convert.catalog import get_variant
-from convert.errors import UserError
+from core.arrays import F32, U8
+from core.catalog import get_variant
+from core.errors import UserError
+from core.lazy import lazy_import
 from runtime.backends.base import SegmentationBackend
 from runtime.cuda.buffers import (
     CaptureFrames,
@@ -45,15 +51,17 @@ from runtime.cuda.compositing import BackgroundImage, composite
 from runtime.cuda.device import Device, open_device
 from runtime.cuda.kernels import TIMING_WINDOW, Kernels
 from runtime.cuda.mask import DeviceLogits, make_mask
-from runtime.effects.common import css_blur_plan
 from runtime.geometry import FrameGeometry, frame_geometry
 from runtime.processor_protocol import FrameProcessorProtocol, ProcessorDescription
 from runtime.settings import Settings
 
+if TYPE_CHECKING:
+    import pycuda.driver as cuda
+else:
+    cuda = lazy_import("pycuda.driver")
+
 log = logging.getLogger(__name__)
 
-U8 = npt.NDArray[np.uint8]
-F32 = npt.NDArray[np.float32]
 # Output names of the exported model (convert/, runtime/backends/tensorrt).
 SEGMENTS_OUTPUT, PART_HEATMAPS_OUTPUT = "segments", "part_heatmaps"
 # Settings whose change needs a new backend (as runtime.processor).
@@ -349,8 +357,6 @@ class CudaFrameProcessor:
             started = time.perf_counter()
             backend.enqueue()
             if not same_stream:
-                import pycuda.driver as cuda
-
                 cuda.Context.synchronize()
             self._inference_ms.append((time.perf_counter() - started) * 1e3)
             outputs = backend.device_outputs()
@@ -520,11 +526,6 @@ class CudaFrameProcessor:
                     self.kernels.functions.clear()
             if self._owns_device:
                 self.dev.close()
-
-
-def css_blur_factor(height: int, width: int, sigma: float) -> int:
-    """How many times css_blur shrinks an h x w image (for reports)."""
-    return css_blur_plan(height, width, sigma).factor
 
 
 # The protocol check mypy runs: the CUDA path is a drop-in for the CPU one.

@@ -7,10 +7,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
-U8 = npt.NDArray[np.uint8]
-F32 = npt.NDArray[np.float32]
+from core.arrays import F32, U8
 
 # Below this sigma the blur is done at full resolution; above, at 1/k size (see css_blur_plan).
 _REDUCE_FROM_SIGMA = 3.0

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.effects.common import F32, U8, blend_blurred_mask
 from runtime.images import load_image, scale_to_cover
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-import numpy as np
-import numpy.typing as npt
-
-BGRFrame = npt.NDArray[np.uint8]
+from core.arrays import BGRFrame
 
 
 class FrameOutput(ABC):

@@ -18,7 +18,7 @@ which v4l2loopback does, so only those lower-level calls would fit). It is not u
 (1) linuxpy is GPL-3.0-or-later and this project is Apache-2.0, so making it a dependency is a
 licensing decision for the project, not a refactoring; (2) it ships no py.typed marker, so
 mypy treats it as untyped and would check none of these calls. What stays here is the subset
-of linux/videodev2.h we use; tests/pipeline/test_v4l2loopback.py pins its layout and ioctl
+of linux/videodev2.h we use; tests/runtime/outputs/test_v4l2loopback.py pins its layout and ioctl
 numbers to the header.
 """
 
@@ -34,7 +34,7 @@ import stat
 import cv2
 import numpy as np
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.outputs.base import BGRFrame, FrameOutput
 from runtime.outputs.readers import close_own, open_own
 from runtime.outputs.repeater import IdleRepeater

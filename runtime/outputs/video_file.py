@@ -6,12 +6,12 @@ full disk never leaves a half-written file under the real name.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 
-from convert.errors import UserError
+from core.atomic import PendingFile
+from core.errors import UserError
 from runtime.outputs.base import BGRFrame, FrameOutput
 
 CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
@@ -30,15 +30,19 @@ class VideoFileOutput(FrameOutput):
             raise UserError(f"Output folder {self.path.parent} does not exist; create it first.")
         self.size = (width, height)
         self.fps = fps
-        self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.partial{suffix}")
+        cannot = UserError(
+            f"Output file {self.path} cannot be written; check the folder's permissions and free space."
+        )
+        try:  # the temporary file keeps the suffix: OpenCV picks the container by it
+            self._file = PendingFile(self.path, suffix=f".partial{suffix}")
+        except OSError:
+            raise cannot from None
         self._writer: cv2.VideoWriter | None = cv2.VideoWriter(
-            str(self._tmp), cv2.VideoWriter.fourcc(*CODECS[suffix]), fps, self.size
+            str(self._file.tmp), cv2.VideoWriter.fourcc(*CODECS[suffix]), fps, self.size
         )
         if not self._writer.isOpened():
-            self._tmp.unlink(missing_ok=True)
-            raise UserError(
-                f"Output file {self.path} cannot be written; check the folder's permissions and free space."
-            )
+            self._file.discard()
+            raise cannot
         self.frames = 0
 
     @property
@@ -56,7 +60,8 @@ class VideoFileOutput(FrameOutput):
             return
         self._writer.release()
         self._writer = None
-        if self.frames:
-            os.replace(self._tmp, self.path)
-        else:
-            self._tmp.unlink(missing_ok=True)
+        try:
+            if self.frames:
+                self._file.publish()
+        finally:
+            self._file.discard()

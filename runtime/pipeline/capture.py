@@ -76,12 +76,8 @@ class CaptureWorker:
                         )
                         info = source.open()
                     except Exception as exc:  # any source failure: show it, retry, never die
-                        if source is not None:
-                            source.close()
+                        backoff = self._source_failed(source, exc, backoff)
                         source = None
-                        self._camera_lost(one_line(exc), backoff)
-                        self._sleep_before_retry(backoff)
-                        backoff = min(backoff * 2, RECONNECT_BACKOFF_S[1])
                         continue
                     counters.source_info = info
                     counters.camera_state = "running"
@@ -93,11 +89,8 @@ class CaptureWorker:
                     try:
                         source.skip()
                     except Exception as exc:  # any source failure: show it, retry, never die
-                        source.close()
+                        backoff = self._source_failed(source, exc, backoff)
                         source = None
-                        self._camera_lost(one_line(exc), backoff)
-                        self._sleep_before_retry(backoff)
-                        backoff = min(backoff * 2, RECONNECT_BACKOFF_S[1])
                         continue
                     counters.last_frame_in = time.monotonic()
                     counters.frames_in += 1
@@ -109,11 +102,8 @@ class CaptureWorker:
                 except Exception as exc:  # any source failure: show it, retry, never die
                     if hold is not None:
                         hold.release()
-                    source.close()
+                    backoff = self._source_failed(source, exc, backoff)
                     source = None
-                    self._camera_lost(one_line(exc), backoff)
-                    self._sleep_before_retry(backoff)
-                    backoff = min(backoff * 2, RECONNECT_BACKOFF_S[1])
                     continue
                 if image is not buffer:  # the source delivers another size than it said
                     if hold is not None:
@@ -144,6 +134,14 @@ class CaptureWorker:
                 return allocate_plain(height, width, count)
 
         return self._buffers.acquire(loaded.generation, size, allocate)
+
+    def _source_failed(self, source: FrameSource | None, exc: Exception, backoff: float) -> float:
+        """Close the failed source, show why, wait `backoff`; returns the next backoff."""
+        if source is not None:
+            source.close()
+        self._camera_lost(one_line(exc), backoff)
+        self._sleep_before_retry(backoff)
+        return min(backoff * 2, RECONNECT_BACKOFF_S[1])
 
     def _sleep_before_retry(self, seconds: float) -> None:
         """Backoff that ends early on stop() or when the source setting changes."""

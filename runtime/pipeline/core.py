@@ -1,4 +1,9 @@
-"""The Pipeline: starts the capture, inference and output threads and composes each frame."""
+"""The Pipeline: starts the capture, inference and output threads and composes each frame.
+
+Length (over 400 lines): one class, because it owns the state the threads share (settings,
+processor slot, outputs, health); the workers themselves live beside it (capture.py,
+mask_worker.py, outputs.py, demand.py, status.py).
+"""
 
 from __future__ import annotations
 

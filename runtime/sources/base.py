@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
+import cv2
 import numpy as np
-import numpy.typing as npt
 
-from convert.errors import UserError
-
-BGRFrame = npt.NDArray[np.uint8]
+from core.arrays import BGRFrame
+from core.errors import UserError
 
 
 class SourceUnavailable(UserError):
@@ -69,6 +69,49 @@ class FrameSource(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the device; safe to call twice and on a source that never opened."""
+
+
+class CaptureSource(FrameSource):
+    """A source read through an OpenCV VideoCapture (V4L2 or CSI camera, stream, video file):
+    one way for all of them to read, decode into a capture buffer and close."""
+
+    stopped = "stopped delivering frames."  # how a failed read ends the message
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(uri)
+        self._cap: cv2.VideoCapture | None = None
+
+    @property
+    @abstractmethod
+    def label(self) -> str:
+        """How messages name the source, e.g. "Camera /dev/video0"."""
+
+    def read(self) -> BGRFrame:
+        return self._read(None)
+
+    def read_into(self, buffer: BGRFrame) -> BGRFrame:
+        # OpenCV decodes into `buffer` when size and type match, else returns a new array.
+        return self._read(buffer)
+
+    def _capture(self) -> cv2.VideoCapture:
+        if self._cap is None:
+            raise SourceUnavailable(f"{self.label} is not open.")
+        return self._cap
+
+    def _next_frame(self, buffer: BGRFrame | None) -> tuple[bool, Any]:
+        cap = self._capture()
+        return cap.read(buffer) if buffer is not None else cap.read()
+
+    def _read(self, buffer: BGRFrame | None) -> BGRFrame:
+        ok, frame = self._next_frame(buffer)
+        if not ok or frame is None:
+            raise SourceUnavailable(f"{self.label} {self.stopped}")
+        return np.asarray(frame, dtype=np.uint8)
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
 
 
 class Pacer:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import cv2
-import numpy as np
 
-from convert.errors import UserError
-from runtime.sources.base import BGRFrame, FrameSource, SourceInfo, SourceUnavailable
+from core.errors import UserError
+from runtime.sources.base import CaptureSource, SourceInfo, SourceUnavailable
 from runtime.sources.uri import MediaUri
 
 
@@ -28,7 +27,7 @@ def csi_pipeline(sensor_id: int, width: int, height: int, fps: float, flip: int 
     )
 
 
-class CsiSource(FrameSource):
+class CsiSource(CaptureSource):
     def __init__(self, uri: MediaUri, width: int, height: int, fps: float) -> None:
         super().__init__(uri.raw)
         try:
@@ -39,7 +38,10 @@ class CsiSource(FrameSource):
             ) from None
         self.flip = int(uri.number("flip", 0))
         self.width, self.height, self.fps = width, height, fps
-        self._cap: cv2.VideoCapture | None = None
+
+    @property
+    def label(self) -> str:
+        return f"CSI camera {self.sensor_id}"
 
     def open(self) -> SourceInfo:
         if not opencv_has_gstreamer():
@@ -57,23 +59,3 @@ class CsiSource(FrameSource):
         return SourceInfo(
             "csi", f"CSI camera {self.sensor_id}", self.width, self.height, self.fps, "NV12"
         )
-
-    def read(self) -> BGRFrame:
-        return self._read(None)
-
-    def read_into(self, buffer: BGRFrame) -> BGRFrame:
-        # OpenCV decodes into `buffer` when size and type match, else returns a new array.
-        return self._read(buffer)
-
-    def _read(self, buffer: BGRFrame | None) -> BGRFrame:
-        if self._cap is None:
-            raise SourceUnavailable(f"CSI camera {self.sensor_id} is not open.")
-        ok, frame = self._cap.read(buffer) if buffer is not None else self._cap.read()
-        if not ok or frame is None:
-            raise SourceUnavailable(f"CSI camera {self.sensor_id} stopped delivering frames.")
-        return np.asarray(frame, dtype=np.uint8)
-
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None

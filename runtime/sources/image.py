@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.images import load_image, scale_to_cover
 from runtime.sources.base import BGRFrame, FrameSource, Pacer, SourceInfo, SourceUnavailable
 from runtime.sources.uri import MediaUri

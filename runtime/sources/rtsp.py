@@ -17,10 +17,9 @@ import threading
 from collections.abc import Iterator
 
 import cv2
-import numpy as np
 
-from convert.errors import UserError
-from runtime.sources.base import BGRFrame, FrameSource, SourceInfo, SourceUnavailable
+from core.errors import UserError
+from runtime.sources.base import CaptureSource, SourceInfo, SourceUnavailable
 from runtime.sources.uri import MediaUri
 
 TIMEOUT_MS = 5000
@@ -50,7 +49,7 @@ def redact(url: str) -> str:
     return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url)
 
 
-class RtspSource(FrameSource):
+class RtspSource(CaptureSource):
     def __init__(self, uri: MediaUri, width: int, height: int, fps: float) -> None:
         super().__init__(uri.raw)
         self.url = uri.location
@@ -61,7 +60,10 @@ class RtspSource(FrameSource):
                 f"{', '.join(TRANSPORTS)}; use e.g. transport=tcp."
             )
         self.fps = fps
-        self._cap: cv2.VideoCapture | None = None
+
+    @property
+    def label(self) -> str:
+        return f"Stream {redact(self.url)}"
 
     def open(self) -> SourceInfo:
         params = [
@@ -82,23 +84,3 @@ class RtspSource(FrameSource):
         height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         fps = float(cap.get(cv2.CAP_PROP_FPS)) or self.fps
         return SourceInfo("rtsp", f"RTSP {redact(self.url)}", width, height, fps, "H.264/H.265")
-
-    def read(self) -> BGRFrame:
-        return self._read(None)
-
-    def read_into(self, buffer: BGRFrame) -> BGRFrame:
-        # OpenCV decodes into `buffer` when size and type match, else returns a new array.
-        return self._read(buffer)
-
-    def _read(self, buffer: BGRFrame | None) -> BGRFrame:
-        if self._cap is None:
-            raise SourceUnavailable(f"Stream {redact(self.url)} is not open.")
-        ok, frame = self._cap.read(buffer) if buffer is not None else self._cap.read()
-        if not ok or frame is None:
-            raise SourceUnavailable(f"Stream {redact(self.url)} stopped delivering frames.")
-        return np.asarray(frame, dtype=np.uint8)
-
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None

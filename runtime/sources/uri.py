@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote
 
-from convert.errors import UserError
+from core.errors import UserError
 
 SOURCE_SCHEMES = ("v4l2", "csi", "rtsp", "rtsps", "file", "image", "demo")
 OUTPUT_SCHEMES = ("v4l2loopback", "mjpeg", "file")

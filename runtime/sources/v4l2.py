@@ -11,9 +11,8 @@ import os
 import stat
 
 import cv2
-import numpy as np
 
-from runtime.sources.base import BGRFrame, FrameSource, SourceInfo, SourceUnavailable
+from runtime.sources.base import CaptureSource, SourceInfo, SourceUnavailable
 from runtime.sources.uri import MediaUri
 
 FORMATS = ("MJPG", "YUYV")
@@ -28,7 +27,9 @@ def fourcc_name(code: float) -> str:
     return "".join(chr((value >> (8 * i)) & 0xFF) for i in range(4)).strip("\0 ") or "?"
 
 
-class V4l2Source(FrameSource):
+class V4l2Source(CaptureSource):
+    stopped = "stopped delivering frames (unplugged?)."
+
     def __init__(self, uri: MediaUri, width: int, height: int, fps: float) -> None:
         super().__init__(uri.raw)
         self.device = uri.location
@@ -39,7 +40,10 @@ class V4l2Source(FrameSource):
                 f"Camera format {wanted!r} in {uri.raw!r} is not supported; use format=MJPG, format=YUYV or leave it out."
             )
         self.formats = FORMATS if wanted == "AUTO" else (wanted,)
-        self._cap: cv2.VideoCapture | None = None
+
+    @property
+    def label(self) -> str:
+        return f"Camera {self.device}"
 
     def open(self) -> SourceInfo:
         if not os.path.exists(self.device):
@@ -90,29 +94,7 @@ class V4l2Source(FrameSource):
             )
         raise SourceUnavailable(f"Camera {self.device} offers none of {', '.join(self.formats)}.")
 
-    def read(self) -> BGRFrame:
-        return self._read(None)
-
-    def read_into(self, buffer: BGRFrame) -> BGRFrame:
-        # OpenCV decodes into `buffer` when size and type match, else returns a new array.
-        return self._read(buffer)
-
     def skip(self) -> None:
         # grab() dequeues the frame; only retrieve() would decode it (MJPG) and convert it.
-        if self._cap is None:
-            raise SourceUnavailable(f"Camera {self.device} is not open.")
-        if not self._cap.grab():
-            raise SourceUnavailable(f"Camera {self.device} stopped delivering frames (unplugged?).")
-
-    def _read(self, buffer: BGRFrame | None) -> BGRFrame:
-        if self._cap is None:
-            raise SourceUnavailable(f"Camera {self.device} is not open.")
-        ok, frame = self._cap.read(buffer) if buffer is not None else self._cap.read()
-        if not ok or frame is None:
-            raise SourceUnavailable(f"Camera {self.device} stopped delivering frames (unplugged?).")
-        return np.asarray(frame, dtype=np.uint8)
-
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        if not self._capture().grab():
+            raise SourceUnavailable(f"{self.label} {self.stopped}")

@@ -7,15 +7,17 @@ for benchmarks), `fps=N` (play at N instead of the file's rate).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import cv2
-import numpy as np
 
-from runtime.sources.base import BGRFrame, FrameSource, Pacer, SourceInfo, SourceUnavailable
+from runtime.sources.base import BGRFrame, CaptureSource, Pacer, SourceInfo, SourceUnavailable
 from runtime.sources.uri import MediaUri
 
 
-class VideoFileSource(FrameSource):
+class VideoFileSource(CaptureSource):
+    stopped = "ended."
+
     def __init__(self, uri: MediaUri, width: int, height: int, fps: float) -> None:
         super().__init__(uri.raw)
         self.path = os.path.expanduser(uri.location)
@@ -23,8 +25,11 @@ class VideoFileSource(FrameSource):
         self.pace = uri.flag("pace", True)
         self.fps_override = uri.number("fps", 0.0)
         self.default_fps = fps
-        self._cap: cv2.VideoCapture | None = None
         self._pacer = Pacer(0)
+
+    @property
+    def label(self) -> str:
+        return f"Video file {self.path}"
 
     def open(self) -> SourceInfo:
         if not os.path.isfile(self.path):
@@ -52,28 +57,16 @@ class VideoFileSource(FrameSource):
             pixel_format="BGR",
         )
 
-    def read(self) -> BGRFrame:
-        return self._read(None)
-
-    def read_into(self, buffer: BGRFrame) -> BGRFrame:
-        # OpenCV decodes into `buffer` when size and type match, else returns a new array.
-        return self._read(buffer)
-
-    def _read(self, buffer: BGRFrame | None) -> BGRFrame:
-        if self._cap is None:
-            raise SourceUnavailable(f"Video file {self.path} is not open.")
-        ok, frame = self._cap.read(buffer) if buffer is not None else self._cap.read()
+    def _next_frame(self, buffer: BGRFrame | None) -> tuple[bool, Any]:
+        ok, frame = super()._next_frame(buffer)
         if not ok and self.loop:
             # Seeking back is unreliable for some containers; reopening always works.
-            self._cap.release()
+            self._capture().release()
             self._cap = cv2.VideoCapture(self.path)
-            ok, frame = self._cap.read(buffer) if buffer is not None else self._cap.read()
-        if not ok or frame is None:
-            raise SourceUnavailable(f"Video file {self.path} ended.")
-        self._pacer.wait()
-        return np.asarray(frame, dtype=np.uint8)
+            ok, frame = super()._next_frame(buffer)
+        return ok, frame
 
-    def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+    def _read(self, buffer: BGRFrame | None) -> BGRFrame:
+        frame = super()._read(buffer)
+        self._pacer.wait()
+        return frame

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.security import SESSION_COOKIE, PasswordStore
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.images import load_image
 from tests.api.helpers import PASSWORD, LiveServer, make_panel, png_bytes, solid, wait_for_frames
 

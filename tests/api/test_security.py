@@ -17,7 +17,7 @@ from api.security import (
     PasswordStore,
     SessionStore,
 )
-from convert.errors import UserError
+from core.errors import UserError
 from tests.api.helpers import PASSWORD, make_panel
 
 PROTECTED = [

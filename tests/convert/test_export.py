@@ -16,9 +16,9 @@ import pytest
 from convert import metadata as md
 from convert.cli import main
 from convert.engine.builder import inspect_onnx
-from convert.errors import UserError
 from convert.metadata import read_onnx_metadata
 from convert.onnx_export import default_onnx_path, ensure_onnx, export_onnx
+from core.errors import UserError
 from tests.convert.conftest import TEST_SIZE
 
 DEFAULT = "mobilenet-float-050-stride16"

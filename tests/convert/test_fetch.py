@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from convert.cli import main
-from convert.errors import UserError
 from convert.fetch import fetch_variant
+from core.errors import UserError
 
 VARIANT = "mobilenet-quant1-050-stride16"  # the smallest files
 SHARD = "group1-shard1of1.bin"

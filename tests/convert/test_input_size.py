@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from convert.catalog import DEFAULT_VARIANT, VARIANTS, get_variant
-from convert.errors import UserError
-from convert.input_size import (
+from core.catalog import DEFAULT_VARIANT, VARIANTS, get_variant
+from core.errors import UserError
+from core.input_size import (
     check_input_size,
     default_input_size,
     is_valid_input_size,

@@ -13,9 +13,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from convert.catalog import get_variant
 from convert.cli import main
-from convert.errors import UserError
 from convert.tf_graph import normalise
 from convert.verify import (
     DEFAULT_MAX_DIFFERING,
@@ -23,6 +21,8 @@ from convert.verify import (
     TOLERANCES,
     verify_onnx,
 )
+from core.catalog import get_variant
+from core.errors import UserError
 from tests.convert.conftest import TEST_SIZE
 
 ROOT = Path(__file__).resolve().parents[2]

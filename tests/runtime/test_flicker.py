@@ -125,7 +125,7 @@ def test_flicker_command_meets_the_goal(models_dir: Path, capsys) -> None:
 
 
 def test_flicker_refuses_a_too_short_clip() -> None:
-    from convert.errors import UserError
+    from core.errors import UserError
     from runtime.commands.flicker import measure
 
     with pytest.raises(UserError, match="too few"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.geometry import (
     Padding,
     crop_box,

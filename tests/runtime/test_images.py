@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.images import load_image, to_bgr8, write_image
 
 

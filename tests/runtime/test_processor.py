@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from convert.errors import UserError
+from core.errors import UserError
 from runtime.backends.onnxruntime import OnnxRuntimeBackend, check_metadata
 from runtime.demo import DemoClip
 from runtime.models import find_onnx

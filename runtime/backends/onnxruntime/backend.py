@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from convert.catalog import get_variant
-from convert.errors import UserError
+from core.catalog import get_variant
+from core.errors import UserError
 from runtime.backends.base import F32, Logits
 
 log = logging.getLogger(__name__)

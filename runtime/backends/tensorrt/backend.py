@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from convert.errors import MissingExtraError, UserError
+from core.errors import MissingExtraError, UserError
+from core.lazy import lazy_import, load
 from runtime.backends.base import F32, Logits
 
 if TYPE_CHECKING:
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
     import tensorrt as trt
 
     from convert.engine.sidecar import EngineSidecar
+else:
+    cuda = lazy_import("pycuda.driver")
+    trt = lazy_import("tensorrt")
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +79,6 @@ class _Binding:
     """Device buffer (sized for the largest shape) and pinned host mirror of one I/O tensor."""
 
     def __init__(self, name: str, max_shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
-        import pycuda.driver as cuda
-
         self.name = name
         self.dtype = dtype
         self.shape = max_shape
@@ -113,7 +115,7 @@ class TensorRTBackend:
         self.engine_path = Path(engine_path)
         version = require_tensorrt("The TensorRT backend")
         try:
-            import pycuda.driver  # noqa: F401
+            load(cuda)
         except ImportError:
             raise MissingExtraError("gpu", "pycuda", "The TensorRT backend") from None
 
@@ -162,7 +164,6 @@ class TensorRTBackend:
         wanted = (
             [SEGMENTS, PART_HEATMAPS] if parts and PART_HEATMAPS in self._bindings else [SEGMENTS]
         )
-        import pycuda.driver as cuda
 
         with self.activate():
             self._set_input_shape(batch.shape)
@@ -236,9 +237,6 @@ class TensorRTBackend:
     # -- internals -----------------------------------------------------------------------
 
     def _load(self, version: str, stream: cuda.Stream | None) -> None:
-        import pycuda.driver as cuda
-        import tensorrt as trt
-
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
         if self.sidecar.dla_core is not None:
@@ -267,8 +265,6 @@ class TensorRTBackend:
 
     def _allocate(self, engine: trt.ICudaEngine) -> bool:
         """Buffers for every I/O tensor at its largest shape, bound by name; True if dynamic."""
-        import tensorrt as trt
-
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         if inputs != [INPUT] or SEGMENTS not in names:
@@ -307,7 +303,6 @@ class TensorRTBackend:
                 )
             self._input_shape = shape
             return
-        import tensorrt as trt
 
         if not self.sidecar.covers((shape[1], shape[2])) or not self._context.set_input_shape(
             INPUT, trt.Dims(list(shape))

@@ -11,8 +11,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from convert.catalog import get_variant
-from convert.errors import UserError
+from core.catalog import get_variant
+from core.errors import UserError
 
 if TYPE_CHECKING:
     import pycuda.driver as cuda
@@ -58,7 +58,7 @@ def open_tensorrt_backend(
     """The TensorRT backend for (variant, input size); a UserError naming the build command
     when no engine matches this GPU and TensorRT (never a build of minutes by surprise)."""
     from convert.engine.tensorrt_support import require_tensorrt
-    from convert.input_size import default_input_size
+    from core.input_size import default_input_size
     from runtime.backends.tensorrt.backend import TensorRTBackend
 
     require_tensorrt("The TensorRT backend")

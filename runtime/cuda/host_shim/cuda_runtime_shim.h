@@ -2,7 +2,7 @@
 // host executor, runtime/cuda/host_executor.py). A launch runs every (block, thread) of the
 // grid in order on one CPU thread, which is exact because no kernel uses shared memory or
 // barriers: __shared__ and __syncthreads are deliberately not defined, so a kernel that starts
-// using them fails to build here instead of running wrongly (tests/cuda/test_host_build.py
+// using them fails to build here instead of running wrongly (tests/runtime/cuda/test_host_build.py
 // also checks the sources).
 #pragma once
 
