@@ -7,6 +7,7 @@ import threading
 import zlib
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -74,12 +75,13 @@ def test_no_output_sees_a_torn_frame(
 
 
 class RingRecorder(FrameProcessor):
-    """The CPU processor, noting whether each frame it segments lies in its capture buffers."""
+    """The CPU processor, noting whether each frame it segments lies in its capture buffers
+    (in `in_ring`, a list that may be shared with the test)."""
 
-    def __init__(self, s: Settings, record: dict[str, list[bool]]) -> None:
-        super().__init__(s)
+    def __init__(self, s: Settings, in_ring: list[bool] | None = None, **kwargs: Any) -> None:
+        super().__init__(s, **kwargs)
         self.buffers: list[np.ndarray] = []
-        self.record = record
+        self.in_ring: list[bool] = [] if in_ring is None else in_ring
 
     def capture_frames(self, height: int, width: int, count: int) -> list[np.ndarray]:
         buffers = super().capture_frames(height, width, count)
@@ -92,8 +94,7 @@ class RingRecorder(FrameProcessor):
         parts: bool | None = None,
         timings: dict[str, float] | None = None,
     ) -> SegmentationResult:
-        in_ring = any(np.shares_memory(frame_bgr, b) for b in self.buffers)
-        self.record["in_ring"].append(in_ring)
+        self.in_ring.append(any(np.shares_memory(frame_bgr, b) for b in self.buffers))
         return super().segment(frame_bgr, parts, timings)
 
 
@@ -105,7 +106,7 @@ def test_sources_decode_into_the_processors_capture_buffers(
     record: dict[str, list[bool]] = {"in_ring": []}
     pipeline = Pipeline(
         settings(source=uri[source], outputs=["mjpeg://"]),
-        processor_factory=lambda s: RingRecorder(s, record),
+        processor_factory=lambda s: RingRecorder(s, record["in_ring"]),
     )
     pipelines.append(pipeline)
     pipeline.start()

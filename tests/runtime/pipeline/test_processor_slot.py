@@ -14,16 +14,18 @@ import pytest
 from runtime.backends.onnxruntime import OnnxRuntimeBackend
 from runtime.models import find_onnx
 from runtime.pipeline import Pipeline
-from runtime.processor import FrameProcessor, SegmentationResult
+from runtime.processor import SegmentationResult
 from runtime.settings import Settings
+from tests.runtime.pipeline.test_capture_ring import RingRecorder
 from tests.runtime.pipeline.test_pipeline import SIZE, settings, wait_until
 
 pytestmark = pytest.mark.slow
 
 
-class TaggedProcessor(FrameProcessor):
+class TaggedProcessor(RingRecorder):
     """The real CPU processor, noting which processor made each segmentation it composites
-    and which frame sizes it segmented."""
+    and which frame sizes it segmented (and, as RingRecorder, whether frames were decoded
+    into its capture buffers)."""
 
     foreign: list[str]
 
@@ -31,13 +33,6 @@ class TaggedProcessor(FrameProcessor):
         super().__init__(s, **kwargs)
         self.foreign = foreign
         self.sizes: set[tuple[int, int]] = set()
-        self.buffers: list[np.ndarray] = []
-        self.in_ring: list[bool] = []  # per segmented frame: decoded into our capture buffers
-
-    def capture_frames(self, height: int, width: int, count: int) -> list[np.ndarray]:
-        buffers = super().capture_frames(height, width, count)
-        self.buffers.extend(buffers)
-        return buffers
 
     def segment(
         self,
@@ -48,7 +43,6 @@ class TaggedProcessor(FrameProcessor):
         result = super().segment(frame_bgr, parts, timings)
         result.made_by = self  # type: ignore[attr-defined]
         self.sizes.add(frame_bgr.shape[:2])
-        self.in_ring.append(any(np.shares_memory(frame_bgr, b) for b in self.buffers))
         return result
 
     def composite(self, frame_bgr: np.ndarray, result: SegmentationResult) -> np.ndarray:
