@@ -10,9 +10,11 @@ from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from runtime.cuda.device import Device, open_device
+from runtime.cuda.processor import CudaFrameProcessor
 from runtime.settings import Settings
 
 VARIANT = "mobilenet-float-050-stride16"
@@ -117,3 +119,16 @@ def settings(**options: Any) -> Settings:
 
 def to_yuyv(bgr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_YUYV))
+
+
+def open_processor(processors: list[Any], *args: Any, **kwargs: Any) -> CudaFrameProcessor:
+    """A CudaFrameProcessor that the test's `processors` list closes afterwards."""
+    processor = CudaFrameProcessor(*args, **kwargs)
+    processors.append(processor)
+    return processor
+
+
+def diff_u8(got: np.ndarray, expected: np.ndarray) -> npt.NDArray[np.int16]:
+    """|got - expected| of two uint8 pictures of one shape."""
+    assert got.shape == expected.shape and got.dtype == expected.dtype == np.uint8
+    return np.abs(got.astype(np.int16) - expected.astype(np.int16))

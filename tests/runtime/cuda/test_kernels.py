@@ -17,33 +17,20 @@ from typing import Any
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 import pytest
 
 from runtime.cuda.buffers import DeviceBuffer
 from runtime.cuda.device import Device
 from runtime.cuda.kernels import FORMATS, Kernels, composite_params
 from runtime.cuda.operators import css_blur_filters
-from runtime.cuda.processor import CudaFrameProcessor
 from runtime.cuda.tables import tables_from_sampling
 from runtime.effects import Compositor
 from runtime.effects.parts import FACE_PARTS, body_part_keep, contour_rim
 from runtime.geometry import frame_geometry
 from runtime.processor import FrameProcessor
 from runtime.resample import preprocess, sigmoid
-from tests.runtime.cuda.conftest import settings, to_yuyv
+from tests.runtime.cuda.conftest import diff_u8, open_processor, settings, to_yuyv
 from tests.runtime.cuda.test_host_numbers import apply_tables
-
-
-def open_processor(processors: list[Any], *args: Any, **kwargs: Any) -> CudaFrameProcessor:
-    processor = CudaFrameProcessor(*args, **kwargs)
-    processors.append(processor)
-    return processor
-
-
-def diff_u8(got: np.ndarray, expected: np.ndarray) -> npt.NDArray[np.int16]:
-    assert got.shape == expected.shape and got.dtype == expected.dtype == np.uint8
-    return np.abs(got.astype(np.int16) - expected.astype(np.int16))
 
 
 def assert_u8(got: np.ndarray, expected: np.ndarray, level: int, share: float) -> None:

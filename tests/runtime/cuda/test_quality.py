@@ -31,20 +31,9 @@ from runtime.cuda.processor import CudaFrameProcessor
 from runtime.effects.parts import FACE_PARTS, contour_rim
 from runtime.mask import MaskRefiner
 from runtime.processor import FrameProcessor
-from tests.runtime.cuda.conftest import settings
+from tests.runtime.cuda.conftest import diff_u8, open_processor, settings
 
 pytestmark = [pytest.mark.cuda]
-
-
-def open_processor(processors: list[Any], *args: Any, **kwargs: Any) -> CudaFrameProcessor:
-    processor = CudaFrameProcessor(*args, **kwargs)
-    processors.append(processor)
-    return processor
-
-
-def differ(got: np.ndarray, expected: np.ndarray) -> npt.NDArray[np.int16]:
-    assert got.shape == expected.shape and got.dtype == expected.dtype == np.uint8
-    return np.abs(got.astype(np.int16) - expected.astype(np.int16))
 
 
 def download(gpu: CudaFrameProcessor, name: str) -> npt.NDArray[Any]:
@@ -104,7 +93,7 @@ def test_parts_match_the_cpu_processor(
         ids = processed.result.part_ids
         assert ids is not None and (ids >= 0).any() and (ids < 0).any()
         np.testing.assert_array_equal(gpu.download_part_ids(), ids)
-        diff = differ(got, processed.image)
+        diff = diff_u8(got, processed.image)
         assert diff.max() <= level, (diff.max(), (diff > level).mean())
         assert (diff > 0).mean() <= share, (diff > 0).mean()
         no_part = ids < 0
@@ -113,7 +102,7 @@ def test_parts_match_the_cpu_processor(
             # Where no part is the frame passes (but near the face, whose blurred edge spreads).
             near_face = cv2.dilate(np.isin(ids, FACE_PARTS).astype(np.uint8), np.ones((25, 25)))
             untouched = no_part & (near_face == 0)
-            assert (differ(got, frame)[untouched] == 0).all()
+            assert (diff_u8(got, frame)[untouched] == 0).all()
         elif no_part_color == (255, 255, 255, 255):
             # The official look: the background is lighter than the frame (mixed with white).
             assert got[no_part].mean() > frame[no_part].mean() + 40
@@ -164,7 +153,7 @@ def test_motion_smoothing_matches_the_cpu_over_a_clip(
         # The picture is the CPU's wherever the mask is (the overlay is exact). A feathered mask
         # is float: the feather passes sum in another order (under 1e-6 here), which may move
         # a value across a rounding boundary once in a while.
-        diff = differ(got, processed.image)[~changed]
+        diff = diff_u8(got, processed.image)[~changed]
         if feather == 0:
             assert not diff.any(), (diff > 0).mean()
         else:
@@ -199,7 +188,7 @@ def test_motion_smoothing_matches_the_cpu_over_a_clip(
             got = gpu.process(frame)
             mask, expected_mask = gpu.download_mask(), processed.result.mask
             assert (np.abs(mask - expected_mask) > 1e-6).mean() <= 1e-4
-            assert differ(got, processed.image).mean() < 0.01
+            assert diff_u8(got, processed.image).mean() < 0.01
     cpu.close()
 
 
@@ -248,7 +237,7 @@ def test_edge_refinement_matches_the_cpu(
         assert ((expected > 0.02) & (expected < 0.98)).any()  # the edge was refined
         error = np.abs(mask - expected)
         assert error.max() <= 5e-4 and error.mean() <= 1e-5, (error.max(), error.mean())
-        diff = differ(got, processed.image)
+        diff = diff_u8(got, processed.image)
         assert diff.max() <= 1 and (diff > 0).mean() <= 1e-3, (diff.max(), (diff > 0).mean())
     cpu.close()
 
