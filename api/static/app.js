@@ -5,6 +5,9 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 let settings = null;
 let backgrounds = [];
+// The two colours the panel offers where no body part is (parts effect): BodyPix's opaque white,
+// or transparent so the camera picture shows through. Any other comes from the config file.
+const NO_PART_COLORS = { white: [255, 255, 255, 255], transparent: [0, 0, 0, 0] };
 
 function say(text) { $("#message").textContent = text || ""; }
 
@@ -33,6 +36,9 @@ async function applySettings(changes) {
   render();
 }
 
+// A slider's figure; an output may name what its 0 means ("never").
+function shown(out, value) { return Number(value) === 0 && out.dataset.zero ? out.dataset.zero : value; }
+
 function render() {
   if (!settings) return;
   for (const button of $$("[data-effect]")) {
@@ -41,14 +47,19 @@ function render() {
   for (const input of $$("[data-setting]")) {
     const value = settings[input.dataset.setting];
     if (input.type === "checkbox") input.checked = Boolean(value);
-    else if (document.activeElement !== input) input.value = value;
+    // A slider keeps the user's thumb while dragged; a choice always shows what was applied.
+    else if (input.tagName === "SELECT" || document.activeElement !== input) input.value = value;
     const out = $(`output[data-for="${input.dataset.setting}"]`);
-    if (out) out.textContent = value;
+    if (out) out.textContent = shown(out, value);
   }
   for (const tile of $$(".bg")) {
     tile.setAttribute("aria-pressed", String(tile.dataset.id === settings.background));
   }
   $("#camera").value = settings.camera || "";
+  for (const el of $$("[data-only-effect]")) el.hidden = el.dataset.onlyEffect !== settings.effect;
+  const color = JSON.stringify(settings.parts.no_part_color);
+  $("#no-part-color").value =
+    Object.keys(NO_PART_COLORS).find((key) => JSON.stringify(NO_PART_COLORS[key]) === color) || "custom";
 }
 
 // Cameras the appliance found itself, picked by the id it generated (never a device path).
@@ -174,13 +185,20 @@ function bindControls() {
   }
   for (const input of $$("[data-setting]")) {
     const name = input.dataset.setting;
-    const read = () => (input.type === "checkbox" ? input.checked : Number(input.value));
+    const read = () => {
+      if (input.type === "checkbox") return input.checked;
+      return input.tagName === "SELECT" ? input.value : Number(input.value);
+    };
     input.addEventListener("change", () => applySettings({ [name]: read() }));
     input.addEventListener("input", () => {
       const out = $(`output[data-for="${name}"]`);
-      if (out && input.type !== "checkbox") out.textContent = input.value;
+      if (out && input.type !== "checkbox") out.textContent = shown(out, input.value);
     });
   }
+  $("#no-part-color").addEventListener("change", (event) => {
+    const color = NO_PART_COLORS[event.target.value];
+    if (color) applySettings({ parts: { ...settings.parts, no_part_color: color } });
+  });
   $("#camera").addEventListener("change", (event) => {
     applySettings({ camera: event.target.value || null });
   });

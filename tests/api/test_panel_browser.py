@@ -57,6 +57,17 @@ def fresh_snapshot(page: Any, url: str) -> bytes:
             return bytes(response.body())
 
 
+def apply_choice(page: Any, selector: str, value: str) -> dict[str, Any]:
+    """Pick `value` in a select of the page; the settings the server answered to its PUT."""
+    with page.expect_response(
+        lambda r: r.request.method == "PUT" and r.url.endswith("/api/settings")
+    ) as response:
+        page.select_option(selector, value)
+    assert response.value.ok, response.value.text()
+    result: dict[str, Any] = response.value.json()
+    return result
+
+
 def test_panel_in_chromium(browser: Any, live: LiveServer, client: httpx.Client) -> None:
     wait_for_frames(client)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -66,6 +77,7 @@ def test_panel_in_chromium(browser: Any, live: LiveServer, client: httpx.Client)
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     uploaded: str | None = None
+    original = client.get("/api/settings").json()
     try:
         page.goto(live.url + "/")
         page.wait_for_url("**/login")
@@ -116,6 +128,24 @@ def test_panel_in_chromium(browser: Any, live: LiveServer, client: httpx.Client)
         page.wait_for_selector("output[data-for='segmentation_threshold']:has-text('0.5')")
         assert client.get("/api/settings").json()["segmentation_threshold"] == 0.5
 
+        # A choice applies at once: one PUT each, and the server keeps it.
+        choices = (("edge_refine", "guided"), ("smoothing_method", "ema"), ("idle_camera", "close"))
+        for name, value in choices:
+            applied = apply_choice(page, f"[data-setting='{name}']", value)
+            assert applied[name] == value
+            assert client.get("/api/settings").json()[name] == value
+
+        # These tests' server never idles (idle_after 0): the page says so in words.
+        page.wait_for_selector("output[data-for='idle_after']:has-text('never')")
+
+        # The no-part colour is offered only for the parts effect.
+        assert page.locator("#no-part-color").is_hidden()
+        page.click("[data-effect='parts']")
+        page.wait_for_selector("#no-part-color", state="visible")
+        applied = apply_choice(page, "#no-part-color", "transparent")
+        assert applied["parts"]["no_part_color"] == [0, 0, 0, 0]
+        assert client.get("/api/settings").json()["parts"]["no_part_color"] == [0, 0, 0, 0]
+
         # The live preview is streaming into the page.
         page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
         page.wait_for_timeout(1500)  # a few preview frames and a status refresh for the picture
@@ -126,14 +156,6 @@ def test_panel_in_chromium(browser: Any, live: LiveServer, client: httpx.Client)
         assert [e for e in errors if "status of 401" not in e] == []
     finally:
         context.close()
-        client.put(
-            "/api/settings",
-            json={
-                **client.get("/api/settings").json(),
-                "effect": "blur",
-                "background": None,
-                "segmentation_threshold": 0.7,
-            },
-        )
+        client.put("/api/settings", json=original)
         if uploaded:
             client.delete(f"/api/backgrounds/{uploaded}")
