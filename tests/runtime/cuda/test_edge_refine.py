@@ -1,48 +1,19 @@
 """The guided-filter kernels (runtime/cuda/edge_refine.cu) against the CPU guided filter.
 
-Runs on the host executor (the .cu built with g++ and looped over the grid) and, where pycuda
-and a GPU are present, on the GPU. Both need runtime.cuda.device (the device layer with the host
-executor); on a branch without it the tests skip saying so.
+Runs on every executor of the folder's conftest: the host executor (the .cu built with g++ and
+looped over the grid) always, the GPU through pycuda where one exists.
 """
 
 from __future__ import annotations
-
-import importlib
-from collections.abc import Iterator
-from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
+from runtime.cuda.device import Device
 from runtime.edge_refine import guided_filter, guided_plan
 
 pytestmark = [pytest.mark.cuda]
-
-
-@pytest.fixture(params=["host", "device"])
-def device(request: pytest.FixtureRequest) -> Iterator[Any]:
-    try:
-        device_module = importlib.import_module("runtime.cuda.device")
-    except ImportError:
-        pytest.skip("host executor not available on this branch (runtime.cuda.device is missing)")
-    if request.param == "host":
-        import shutil
-
-        if shutil.which("g++") is None:
-            pytest.skip("the host executor needs g++")
-    else:
-        try:
-            import pycuda.driver as cuda
-
-            cuda.init()
-            if cuda.Device.count() == 0:
-                pytest.skip("no CUDA device")
-        except Exception as exc:  # ImportError, or no driver
-            pytest.skip(f"pycuda with a CUDA device is not available: {exc}")
-    dev = device_module.open_device(request.param)
-    yield dev
-    dev.close()
 
 
 def _blocky_mask(h: int, w: int) -> np.ndarray:
@@ -59,7 +30,7 @@ def _blocky_mask(h: int, w: int) -> np.ndarray:
     [((512, 512), 8, 1e-4), ((301, 413), 8, 1e-3), ((120, 90), 3, 1e-2), ((64, 80), 1, 1e-3)],
 )
 def test_guided_filter_kernels_match_the_cpu(
-    device: Any, astronaut: np.ndarray, size: tuple[int, int], radius: int, eps: float
+    pinned_device: Device, astronaut: np.ndarray, size: tuple[int, int], radius: int, eps: float
 ) -> None:
     from runtime.cuda.edge_refine import GuidedFilterKernels, scratch_bytes
 
@@ -68,19 +39,21 @@ def test_guided_filter_kernels_match_the_cpu(
     mask = _blocky_mask(h, w)
     want = guided_filter(frame, mask, radius, eps)
     plan = guided_plan(h, w, radius, eps)
-    kernels = GuidedFilterKernels(device)
+    kernels = GuidedFilterKernels(pinned_device)
     got = np.empty((h, w), np.float32)
-    with device.active():
-        buffers = [device.mem_alloc(n) for n in (frame.nbytes, mask.nbytes, scratch_bytes(plan))]
+    with pinned_device.active():
+        buffers = [
+            pinned_device.mem_alloc(n) for n in (frame.nbytes, mask.nbytes, scratch_bytes(plan))
+        ]
         try:
             frame_buf, mask_buf, scratch = buffers
-            device.memcpy_htod(frame_buf.ptr, frame)
-            device.memcpy_htod(mask_buf.ptr, mask)
+            pinned_device.memcpy_htod(frame_buf.ptr, frame)
+            pinned_device.memcpy_htod(mask_buf.ptr, mask)
             kernels.run(
                 frame_buf.ptr, w * 3, "BGR", mask_buf.ptr, h, w, plan, scratch.ptr, mask_buf.ptr
             )
-            device.synchronize()
-            device.memcpy_dtoh(got, mask_buf.ptr)
+            pinned_device.synchronize()
+            pinned_device.memcpy_dtoh(got, mask_buf.ptr)
         finally:
             for buffer in buffers:
                 buffer.free()
