@@ -7,25 +7,27 @@ refinement guided by the frame, and feathered edges.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
-
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from core.arrays import I8
 from runtime.edge_refine import guided_filter
-from runtime.geometry import AxisSampling, FrameGeometry
-from runtime.resample import F32, resample, scale_and_crop, sigmoid
+from runtime.geometry import FrameGeometry
+from runtime.resample import F32, crop_scores, resample, sigmoid
 from runtime.settings import Settings
 
 NUM_PARTS = 24
 
 
+def model_scores(segment_logits: F32, geometry: FrameGeometry) -> F32:
+    """Person probability at the model's input size: align-corners upsample, sigmoid."""
+    return sigmoid(resample(segment_logits, *geometry.logits_upsampling()))
+
+
 def person_scores(segment_logits: F32, geometry: FrameGeometry) -> F32:
     """Person probability at frame size: align-corners upsample, sigmoid, crop-and-resize."""
-    return scale_and_crop(segment_logits, geometry, parallel=True)
+    return crop_scores(model_scores(segment_logits, geometry), geometry)
 
 
 def threshold(scores: F32, segmentation_threshold: float) -> F32:
@@ -33,169 +35,11 @@ def threshold(scores: F32, segmentation_threshold: float) -> F32:
     return (scores > np.float32(segmentation_threshold)).astype(np.float32)
 
 
-# Scores this close to the threshold (or closer) are compared after exact interpolation: a
-# float32 lerp of two values on one side of the threshold stays on that side to within a few
-# ulps (about 6e-8 near 0.7), far less than this.
-_SURE_MARGIN = 1e-6
-
-
-@dataclass(frozen=True, eq=False)
-class _MaskPlan:
-    """Per-geometry tables of `person_mask`.
-
-    Inside the box (rows ry0:ry1, columns cx0:cx1 of the frame; outside, TF extrapolates 0)
-    `cv2.resize(..., INTER_NEAREST)` maps frame pixel (y, x) to a score pixel (nn_r[y], nn_c[x])
-    close to the cell it interpolates: the cell's rows idx0..idx1 lie within nn_r + (dr0..dr1),
-    its columns within nn_c + (dc0..dc1), and the `window` (erode/dilate kernel and anchor)
-    covers those offsets.
-    """
-
-    ry0: int
-    ry1: int
-    cx0: int
-    cx1: int
-    source: tuple[slice, slice]  # the score pixels resized onto the inside of the box
-    kernel: npt.NDArray[np.uint8]
-    anchor: tuple[int, int]  # (x, y) as OpenCV takes it
-    row_lo: npt.NDArray[np.intp]  # frame rows [row_lo[r], row_hi[r]) have nn_r == r
-    row_hi: npt.NDArray[np.intp]
-    col_lo: npt.NDArray[np.intp]
-    col_hi: npt.NDArray[np.intp]
-
-
-def _nearest_axis(src_size: int, out_size: int) -> npt.NDArray[np.intp]:
-    """The source index cv2.resize(INTER_NEAREST) reads for each output index (as it does it)."""
-    ramp = np.arange(src_size, dtype=np.float32)[None, :]
-    picked = cv2.resize(ramp, (out_size, 1), interpolation=cv2.INTER_NEAREST)
-    return np.asarray(picked, np.float32)[0].astype(np.intp)
-
-
-def _axis_plan(
-    axis: AxisSampling,
-) -> tuple[int, int, slice, npt.NDArray[np.intp], int, int] | None:
-    """(first, stop, source span, nn, lowest offset, highest offset) of one axis, or None."""
-    inside = np.flatnonzero(axis.valid0)
-    if inside.size == 0 or not np.array_equal(axis.valid0, axis.valid1):
-        return None
-    first, stop = int(inside[0]), int(inside[-1]) + 1
-    if stop - first != inside.size:
-        return None
-    # Resize the source span the box reads onto the frame span inside it.
-    start, end = int(axis.idx0[first]), int(axis.idx1[stop - 1]) + 1
-    nn = start + _nearest_axis(end - start, stop - first)
-    low = int((axis.idx0[first:stop] - nn).min())
-    high = int((axis.idx1[first:stop] - nn).max())
-    if low < -2 or high > 2:  # a shrinking crop skips score pixels: no small window covers it
-        return None
-    return first, stop, slice(start, end), nn, low, high
-
-
-def _ranges(nn: npt.NDArray[np.intp], first: int, src_size: int) -> tuple[np.ndarray, np.ndarray]:
-    cells = np.arange(src_size)
-    lo = first + np.searchsorted(nn, cells, side="left")
-    hi = first + np.searchsorted(nn, cells, side="right")
-    return lo.astype(np.intp), hi.astype(np.intp)
-
-
-@lru_cache(maxsize=16)
-def _mask_plan(geometry: FrameGeometry) -> _MaskPlan | None:
-    """None where the shortcut does not apply (then `person_mask` interpolates everything)."""
-    rows, cols = geometry.crop()
-    r, c = _axis_plan(rows), _axis_plan(cols)
-    if r is None or c is None:
-        return None
-    ry0, ry1, sy, nn_r, dr0, dr1 = r
-    cx0, cx1, sx, nn_c, dc0, dc1 = c
-    kernel = np.ones((dr1 - dr0 + 1, dc1 - dc0 + 1), np.uint8)
-    row_lo, row_hi = _ranges(nn_r, ry0, rows.src_size)
-    col_lo, col_hi = _ranges(nn_c, cx0, cols.src_size)
-    return _MaskPlan(
-        ry0, ry1, cx0, cx1, (sy, sx), kernel, (-dc0, -dr0), row_lo, row_hi, col_lo, col_hi
-    )
-
-
 def person_mask(segment_logits: F32, geometry: FrameGeometry, segmentation_threshold: float) -> F32:
-    """`threshold(person_scores(...))`, the same floats, without interpolating every pixel.
-
-    A frame pixel blends the 2x2 scores at rows idx0/idx1, columns idx0/idx1 of the crop
-    sampling, which lie in a small window around the score pixel a nearest-neighbour resize
-    picks for it. Where every score of that window is surely above (below) the threshold, so is
-    any blend: the pixel is 1 (0), filled in by one `cv2.resize(INTER_NEAREST)` of the window
-    minima. Only pixels whose window straddles the threshold, a thin band along the person's
-    outline, are interpolated, with `resample`'s float32 operations in its order, and compared.
-    """
-    plan = _mask_plan(geometry)
-    thr = np.float32(segmentation_threshold)
-    if plan is None:
-        return threshold(person_scores(segment_logits, geometry), segmentation_threshold)
-    scores = sigmoid(resample(segment_logits, *geometry.logits_upsampling()))
-    above = (scores > thr + np.float32(_SURE_MARGIN)).view(np.uint8)
-    maybe = (scores >= thr - np.float32(_SURE_MARGIN)).view(np.uint8)
-    # Past the edges erode/dilate ignore the border (OpenCV's default border for them).
-    all_above = cv2.erode(above, plan.kernel, anchor=plan.anchor)
-    any_maybe = cv2.dilate(maybe, plan.kernel, anchor=plan.anchor)
-    h, w = geometry.frame_size
-    size = (plan.cx1 - plan.cx0, plan.ry1 - plan.ry0)
-    cells = all_above[plan.source].view(np.bool_).astype(np.float32)
-    inside = np.asarray(cv2.resize(cells, size, interpolation=cv2.INTER_NEAREST), np.float32)
-    if size == (w, h):
-        out = inside
-    else:  # rows/columns TF extrapolates (0) around the box
-        out = np.zeros((h, w), np.float32)
-        out[plan.ry0 : plan.ry1, plan.cx0 : plan.cx1] = inside
-    straddle = cv2.findNonZero(cv2.subtract(any_maybe, all_above))  # (x, y) points or None
-    if straddle is not None:
-        points = np.asarray(straddle).reshape(-1, 2).astype(np.intp)
-        ys, xs = _cell_pixels(points[:, 1], points[:, 0], plan)
-        rows, cols = geometry.crop()
-        r0, r1, fy = rows.idx0[ys], rows.idx1[ys], rows.frac32[ys]
-        c0, c1, fx = cols.idx0[xs], cols.idx1[xs], cols.frac32[xs]
-        out[ys, xs] = (
-            _blend_corners(scores, r0, r1, fy, c0, c1, fx, rows.size < rows.src_size) > thr
-        )
-    return out
-
-
-def _blend_corners(
-    src: F32,
-    r0: npt.NDArray[np.intp],
-    r1: npt.NDArray[np.intp],
-    fy: F32,
-    c0: npt.NDArray[np.intp],
-    c1: npt.NDArray[np.intp],
-    fx: F32,
-    rows_first: bool,
-) -> F32:
-    """`resample` at single pixels: (b - a) * f + a in float32, in the order it takes."""
-    if rows_first:
-        left = src[r0, c0]
-        left += (src[r1, c0] - left) * fy
-        right = src[r0, c1]
-        right += (src[r1, c1] - right) * fy
-        right -= left
-        right *= fx
-        right += left
-        return right
-    top = src[r0, c0]
-    top += (src[r0, c1] - top) * fx
-    bottom = src[r1, c0]
-    bottom += (src[r1, c1] - bottom) * fx
-    bottom -= top
-    bottom *= fy
-    bottom += top
-    return bottom
-
-
-def _cell_pixels(
-    ur: npt.NDArray[np.intp], uc: npt.NDArray[np.intp], plan: _MaskPlan
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """The frame pixels (ys, xs) whose nearest score pixel is (ur, uc)."""
-    y0, ny = plan.row_lo[ur], plan.row_hi[ur] - plan.row_lo[ur]
-    x0, nx = plan.col_lo[uc], plan.col_hi[uc] - plan.col_lo[uc]
-    count = ny * nx
-    cell = np.repeat(np.arange(ur.size), count)
-    k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-    return y0[cell] + k // nx[cell], x0[cell] + k % nx[cell]
+    """`threshold(person_scores(...))`, the same floats, thresholded as they are interpolated
+    (one pass at frame size, no score image)."""
+    scores = model_scores(segment_logits, geometry)
+    return crop_scores(scores, geometry, segmentation_threshold)
 
 
 def part_ids(part_logits: F32, person: npt.NDArray[np.bool_], geometry: FrameGeometry) -> I8:

@@ -1,7 +1,10 @@
-"""NumPy execution of `runtime.geometry` sampling plans (the CPU twin of the CUDA kernels).
+"""Execution of `runtime.geometry` sampling plans on the CPU (the twin of the CUDA kernels).
 
 Separable bilinear sampling in float32, columns first and then rows, the order TF.js uses, so a
 plan gives the same numbers as the corresponding TF.js op (up to float32 vs double rounding).
+`resample` is the NumPy execution and the reference; the frame-size steps (`preprocess`,
+`crop_scores`) are compiled loops (`runtime.jit`) with its very operations in its order, one
+pass instead of NumPy's ten (the tests hold them equal to it).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy.typing as npt
 
 from core.arrays import F32
 from runtime.geometry import AxisSampling, FrameGeometry
+from runtime.jit import jit
 
 # Outputs with fewer rows are not worth a second thread.
 _SPLIT_MIN_ROWS = 64
@@ -90,92 +94,106 @@ def resample(
     return np.concatenate([upper, lower.result()])
 
 
-def preprocess(frame_bgr: npt.NDArray[np.uint8], geometry: FrameGeometry) -> F32:
-    """BGR uint8 frame -> the model input: RGB float32 0..255 [H, W, 3], padded and resized."""
-    rows, cols = geometry.preprocess()
-    # Swap channels on the small result: gathering from a reversed view is twice as slow.
-    return np.ascontiguousarray(resample(frame_bgr, rows, cols, parallel=True)[:, :, ::-1])
-
-
-# Output rows per block of `preprocess_planar`: a block's float rows (about 32 x 1280 x 3 x 4
-# bytes at 720p) stay in the core's cache between its passes.
-_BLOCK_ROWS = 32
-
-
 @dataclass(frozen=True, eq=False)
-class _PlanarPlan:
-    """The column tables of one frame size, flattened over the 3 channels of a row."""
+class Taps:
+    """One axis of a sampling plan as the compiled loops read it (index, weight, validity)."""
 
-    idx0: npt.NDArray[np.intp]  # [w * 3]: source element (column * 3 + channel) of a row
-    idx1: npt.NDArray[np.intp]
-    frac: F32  # [w * 3]
-    invalid0: npt.NDArray[np.bool_] | None  # [w * 3] reads of the zero padding, or None
-    invalid1: npt.NDArray[np.bool_] | None
-
-
-@lru_cache(maxsize=16)
-def _planar_plan(cols: AxisSampling) -> _PlanarPlan:
-    channel = np.arange(3)
-    idx0 = (cols.idx0[:, None] * 3 + channel).ravel()
-    idx1 = (cols.idx1[:, None] * 3 + channel).ravel()
-    frac = np.repeat(cols.frac32, 3)
-    inv0 = None if cols.valid0.all() else np.repeat(~cols.valid0, 3)
-    inv1 = None if cols.valid1.all() else np.repeat(~cols.valid1, 3)
-    return _PlanarPlan(idx0, idx1, frac, inv0, inv1)
+    idx0: npt.NDArray[np.int32]
+    idx1: npt.NDArray[np.int32]
+    frac: F32
+    valid0: npt.NDArray[np.bool_]
+    valid1: npt.NDArray[np.bool_]
 
 
-def _planar_block(
+# A `Taps` as numba types: the compiled loops' signatures list one per axis.
+TAPS = "int32[::1], int32[::1], float32[::1], boolean[::1], boolean[::1]"
+
+
+@lru_cache(maxsize=64)
+def taps(axis: AxisSampling) -> Taps:
+    """`axis` for `runtime.jit` loops (geometry caches its plans, so this is built once)."""
+    return Taps(
+        axis.idx0.astype(np.int32),
+        axis.idx1.astype(np.int32),
+        axis.frac32,
+        axis.valid0.copy(),
+        axis.valid1.copy(),
+    )
+
+
+@jit(f"void(uint8[:, :, ::1], {TAPS}, {TAPS}, boolean, float32, float32, float32[:, :, :])")
+def _resample_frame(
     frame: npt.NDArray[np.uint8],
-    rows: AxisSampling,
-    plan: _PlanarPlan,
+    r0: npt.NDArray[np.int32],
+    r1: npt.NDArray[np.int32],
+    rf: F32,
+    rv0: npt.NDArray[np.bool_],
+    rv1: npt.NDArray[np.bool_],
+    c0: npt.NDArray[np.int32],
+    c1: npt.NDArray[np.int32],
+    cf: F32,
+    cv0: npt.NDArray[np.bool_],
+    cv1: npt.NDArray[np.bool_],
+    rows_first: bool,
     scale: np.float32,
     shift: np.float32,
     out: F32,
 ) -> None:
-    """Rows-first `_resample` of the output rows `rows`, normalised into out [3, n, w]."""
-    flat = frame.reshape(frame.shape[0], -1)
-    top = np.take(flat, rows.idx0, axis=0, mode="clip").astype(np.float32)
-    bottom = np.take(flat, rows.idx1, axis=0, mode="clip").astype(np.float32)
-    across = _lerp_rows(top, bottom, rows)  # [n, W * 3]
-    left = np.take(across, plan.idx0, axis=1, mode="clip")
-    right = np.take(across, plan.idx1, axis=1, mode="clip")
-    if plan.invalid0 is not None:
-        left[:, plan.invalid0] = 0
-    if plan.invalid1 is not None:
-        right[:, plan.invalid1] = 0
-    right -= left
-    right *= plan.frac
-    right += left
-    bgr = right.reshape(right.shape[0], -1, 3)
-    # One pass reads the channels in place and writes the planes (the swap comes free).
-    np.multiply(bgr.transpose(2, 0, 1)[::-1], scale, out=out)
-    out += shift
+    """out[2 - c, y, x] = resample(frame, rows, cols)[y, x, c] * scale + shift: `resample`'s
+    float32 operations in its order, one output pixel at a time (BGR in, RGB planes out)."""
+    zero = np.float32(0.0)
+    for y in range(r0.shape[0]):
+        top, bottom = frame[r0[y]], frame[r1[y]]
+        ok0, ok1, fy = rv0[y], rv1[y], rf[y]
+        for x in range(c0.shape[0]):
+            x0, x1, fx = c0[x], c1[x], cf[x]
+            k0, k1 = cv0[x], cv1[x]
+            for c in range(3):
+                tl = np.float32(top[x0, c]) if ok0 and k0 else zero
+                tr = np.float32(top[x1, c]) if ok0 and k1 else zero
+                bl = np.float32(bottom[x0, c]) if ok1 and k0 else zero
+                br = np.float32(bottom[x1, c]) if ok1 and k1 else zero
+                if rows_first:
+                    left = tl + (bl - tl) * fy
+                    right = tr + (br - tr) * fy
+                    value = left + (right - left) * fx
+                else:
+                    upper = tl + (tr - tl) * fx
+                    lower = bl + (br - bl) * fx
+                    value = upper + (lower - upper) * fy
+                out[2 - c, y, x] = value * scale + shift
+
+
+def _preprocess_into(
+    frame_bgr: npt.NDArray[np.uint8], geometry: FrameGeometry, scale: float, shift: float, out: F32
+) -> None:
+    rows, cols = geometry.preprocess()
+    r, c = taps(rows), taps(cols)
+    frame = np.ascontiguousarray(frame_bgr)
+    _resample_frame(
+        frame, r.idx0, r.idx1, r.frac, r.valid0, r.valid1,
+        c.idx0, c.idx1, c.frac, c.valid0, c.valid1,
+        rows.size < frame.shape[0], np.float32(scale), np.float32(shift), out,
+    )  # fmt: skip
+
+
+def preprocess(frame_bgr: npt.NDArray[np.uint8], geometry: FrameGeometry) -> F32:
+    """BGR uint8 frame -> the model input: RGB float32 0..255 [H, W, 3], padded and resized
+    (`resample` of the frame with `geometry.preprocess()`, the same numbers, one pass)."""
+    h, w = geometry.input_size
+    out = np.empty((h, w, 3), np.float32)
+    _preprocess_into(frame_bgr, geometry, 1.0, 0.0, out.transpose(2, 0, 1))
+    return out
 
 
 def preprocess_planar(
     frame_bgr: npt.NDArray[np.uint8], geometry: FrameGeometry, scale: float, shift: float
 ) -> F32:
     """`preprocess`, then x * scale + shift (the model's normalisation, float32 like its Mul
-    and Add), as [1, 3, H, W] RGB: the input of a graph without its first three ops.
-
-    Same numbers as `resample`, computed a block of rows at a time (cache-resident).
-    """
-    rows, cols = geometry.preprocess()
+    and Add), as [1, 3, H, W] RGB: the input of a graph without its first three ops."""
     h, w = geometry.input_size
     out = np.empty((1, 3, h, w), np.float32)
-    sc, sh = np.float32(scale), np.float32(shift)
-    if rows.size >= frame_bgr.shape[0]:  # enlarging: resample interpolates columns first
-        rgb = resample(frame_bgr, rows, cols, parallel=True)[:, :, ::-1]
-        np.multiply(rgb.transpose(2, 0, 1), sc, out=out[0])
-        out += sh
-        return out
-    plan = _planar_plan(cols)
-    frame = np.ascontiguousarray(frame_bgr)
-    # One thread: blocks this small hand the GIL back and forth between two threads for little
-    # gain (720p: 0.6 ms less wall time for 0.7 ms more CPU; 640x480: more of both).
-    for start in range(0, h, _BLOCK_ROWS):
-        stop = min(h, start + _BLOCK_ROWS)
-        _planar_block(frame, rows.part(start, stop), plan, sc, sh, out[0, :, start:stop])
+    _preprocess_into(frame_bgr, geometry, scale, shift, out[0])
     return out
 
 
@@ -189,6 +207,82 @@ def sigmoid(x: F32) -> F32:
 
 
 def scale_and_crop(logits: F32, geometry: FrameGeometry, parallel: bool = False) -> F32:
-    """BodyPix's `scaleAndCropToInputTensorShape` with sigmoid: logits -> scores at frame size."""
+    """BodyPix's `scaleAndCropToInputTensorShape` with sigmoid: logits -> scores at frame size
+    (NumPy all the way: the reference of `crop_scores`)."""
     up = resample(logits, *geometry.logits_upsampling())
     return resample(sigmoid(up), *geometry.crop(), parallel=parallel)
+
+
+@jit(
+    "void(float32[:, ::1], int32[::1], int32[::1], float32[::1], boolean[::1], boolean[::1], int32[::1], int32[::1], float32[::1], boolean[::1], boolean[::1], boolean, float32, boolean, float32[:, ::1])"
+)
+def _crop_loop(
+    scores: F32,
+    r0: npt.NDArray[np.int32],
+    r1: npt.NDArray[np.int32],
+    rf: F32,
+    rv0: npt.NDArray[np.bool_],
+    rv1: npt.NDArray[np.bool_],
+    c0: npt.NDArray[np.int32],
+    c1: npt.NDArray[np.int32],
+    cf: F32,
+    cv0: npt.NDArray[np.bool_],
+    cv1: npt.NDArray[np.bool_],
+    rows_first: bool,
+    threshold: np.float32,
+    binary: bool,
+    out: F32,
+) -> None:
+    """out = resample(scores, rows, cols), or 1/0 where it is above/not above `threshold`
+    (`binary`): the first axis `resample` interpolates is done once per source line into a
+    scratch line set, the second per output pixel."""
+    zero, one = np.float32(0.0), np.float32(1.0)
+    h, w = out.shape
+    if rows_first:
+        line = np.empty(scores.shape[1], np.float32)
+        for y in range(h):
+            ok0, ok1, fy = rv0[y], rv1[y], rf[y]
+            for j in range(scores.shape[1]):
+                a = scores[r0[y], j] if ok0 else zero
+                b = scores[r1[y], j] if ok1 else zero
+                line[j] = a + (b - a) * fy
+            for x in range(w):
+                a = line[c0[x]] if cv0[x] else zero
+                b = line[c1[x]] if cv1[x] else zero
+                value = a + (b - a) * cf[x]
+                out[y, x] = (one if value > threshold else zero) if binary else value
+        return
+    lo, hi = r0.min(), r1.max() + 1
+    across = np.empty((hi - lo, w), np.float32)
+    for r in range(lo, hi):
+        for x in range(w):
+            a = scores[r, c0[x]] if cv0[x] else zero
+            b = scores[r, c1[x]] if cv1[x] else zero
+            across[r - lo, x] = a + (b - a) * cf[x]
+    nothing = np.zeros(w, np.float32)  # an invalid row reads 0
+    for y in range(h):
+        upper = across[r0[y] - lo] if rv0[y] else nothing
+        lower = across[r1[y] - lo] if rv1[y] else nothing
+        fy, row = rf[y], out[y]
+        if binary:
+            for x in range(w):
+                value = upper[x] + (lower[x] - upper[x]) * fy
+                row[x] = one if value > threshold else zero
+        else:
+            for x in range(w):
+                row[x] = upper[x] + (lower[x] - upper[x]) * fy
+
+
+def crop_scores(scores: F32, geometry: FrameGeometry, threshold: float | None = None) -> F32:
+    """BodyPix's crop-and-resize of the model-size `scores` [H, W] back to the frame:
+    `resample(scores, *geometry.crop())`, or with `threshold` its mask (1 where strictly
+    above, else 0), the same floats, in one compiled pass."""
+    rows, cols = geometry.crop()
+    r, c = taps(rows), taps(cols)
+    out = np.empty(geometry.frame_size, np.float32)
+    _crop_loop(
+        np.ascontiguousarray(scores, np.float32), r.idx0, r.idx1, r.frac, r.valid0, r.valid1,
+        c.idx0, c.idx1, c.frac, c.valid0, c.valid1, rows.size < rows.src_size,
+        np.float32(threshold or 0.0), threshold is not None, out,
+    )  # fmt: skip
+    return out

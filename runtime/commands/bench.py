@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from runtime.commands.options import add_effects, add_segmentation, settings_fro
 
 if TYPE_CHECKING:
     from runtime.processor import U8, FrameProcessor, SegmentationResult
+    from runtime.settings import Settings
 
 STAGES = ("preprocess", "inference", "mask", "composite")
 DEFAULT_SIZE = (640, 480)
@@ -64,26 +66,116 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="segment frame n+1 while compositing frame n (two threads, like the live pipeline)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="frames processed at once, each start to end on its own thread with one "
+        "inference thread (the throughput of a clip; default 1)",
+    )
     add_effects(parser, default_effect="blur")
     # `--backend cuda`: the CUDA kernels, timed with CUDA events (runtime/cuda/bench.py).
     add_segmentation(parser, extra_backends=("cuda",))
     parser.set_defaults(func=run)
 
 
-def process_frames(
-    processor: FrameProcessor,
-    frames: Sequence[U8],
-    count: int,
-    first: int = 0,
-    overlap: bool = False,
-) -> list[dict[str, float]]:
-    """Segment and composite `count` frames (frames[first], ... cycling), the stage milliseconds
-    of each. With `overlap` frame n+1 is segmented on a second thread while frame n is
-    composited: every frame still gets both, the throughput is the live pipeline's."""
-    pick = [frames[(first + i) % len(frames)] for i in range(count)]
-    if not overlap:
-        return [processor.process(frame).timings_ms for frame in pick]
+class FrameRunner:
+    """Segments and composites frames of one settings in one of three shapes:
 
+    - one frame at a time (the default);
+    - `overlap`: frame n+1 is segmented on a second thread while frame n is composited, the
+      shape of the live camera pipeline (its segment and composite threads);
+    - `workers` > 1: that many frames at once, each start to end on its own thread with one
+      inference thread and one OpenCV thread (the throughput of a clip, with no intra-op
+      thread hand-offs). The processors share one backend (ONNX Runtime sessions run
+      concurrently); temporal smoothing needs frames in order, so it is refused there.
+
+    Every frame gets every stage in each shape; `run` returns their stage milliseconds.
+    """
+
+    def __init__(self, settings: Settings, overlap: bool = False, workers: int = 1) -> None:
+        from runtime.processor import FrameProcessor
+
+        if workers < 1:
+            raise UserError(f"--workers {workers} must be at least 1.")
+        if workers > 1 and overlap:
+            raise UserError(
+                "--overlap and --workers both decide how frames share the cores: give one."
+            )
+        if workers > 1 and settings.smoothing > 0:
+            raise UserError(
+                f"--smoothing {settings.smoothing} carries each frame's mask into the next, "
+                "which needs frames one after another: leave it out with --workers."
+            )
+        if workers > 1:
+            settings = settings.model_copy(update={"threads": 1})
+        self.settings = settings
+        self.overlap = overlap
+        self.workers = workers
+        self.processors = [FrameProcessor(settings)]
+        self._pool: ThreadPoolExecutor | None = None
+        self._idle: queue.SimpleQueue[FrameProcessor] = queue.SimpleQueue()
+        self._cv2_threads: int | None = None
+
+    @property
+    def processor(self) -> FrameProcessor:
+        return self.processors[0]
+
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        for processor in self.processors:
+            processor.clock = clock
+
+    def _start_workers(self, frame: U8) -> None:
+        import cv2
+
+        from runtime.processor import FrameProcessor
+
+        first = self.processors[0]
+        first.process(frame)  # makes the backend the others share
+        for _ in range(self.workers - 1):
+            other = FrameProcessor(self.settings, backend=first.backend)
+            other.clock = first.clock
+            self.processors.append(other)
+        for processor in self.processors:
+            self._idle.put(processor)
+        # Each worker is one core's worth already: OpenCV's own threads would only contend.
+        self._cv2_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="bench-worker")
+
+    def _one_frame(self, frame: U8) -> dict[str, float]:
+        processor = self._idle.get()
+        try:
+            return processor.process(frame).timings_ms
+        finally:
+            self._idle.put(processor)
+
+    def run(self, frames: Sequence[U8], count: int, first: int = 0) -> list[dict[str, float]]:
+        """Segment and composite `count` frames (frames[first], ... cycling)."""
+        pick = [frames[(first + i) % len(frames)] for i in range(count)]
+        if self.workers > 1:
+            if self._pool is None:
+                self._start_workers(pick[0])
+            assert self._pool is not None
+            return list(self._pool.map(self._one_frame, pick))
+        if self.overlap:
+            return _overlapped(self.processor, pick)
+        return [self.processor.process(frame).timings_ms for frame in pick]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        if self._cv2_threads is not None:
+            import cv2
+
+            cv2.setNumThreads(self._cv2_threads)
+            self._cv2_threads = None
+        for processor in reversed(self.processors):  # the first owns the shared backend
+            processor.close()
+
+
+def _overlapped(processor: FrameProcessor, pick: Sequence[U8]) -> list[dict[str, float]]:
     def segment(frame: U8) -> tuple[SegmentationResult, dict[str, float]]:
         timings: dict[str, float] = {}
         return processor.segment(frame, timings=timings), timings
@@ -93,7 +185,7 @@ def process_frames(
         ahead = pool.submit(segment, pick[0])
         for i, frame in enumerate(pick):
             result, timings = ahead.result()
-            if i + 1 < count:
+            if i + 1 < len(pick):
                 ahead = pool.submit(segment, pick[i + 1])
             t0 = processor.clock()
             processor.composite(frame, result)
@@ -108,14 +200,13 @@ def run(args: argparse.Namespace) -> int:
 
         return run_cuda_bench(args)
     from runtime.demo import DemoClip
-    from runtime.processor import FrameProcessor
 
     if args.frames < 1:
         raise UserError(f"--frames {args.frames} must be at least 1.")
-    if args.cpu_stages and args.overlap:
+    if args.cpu_stages and (args.overlap or args.workers > 1):
         raise UserError(
-            "--cpu-stages times each stage with the process's CPU clock, which counts both "
-            "threads of --overlap at once: give one of the two."
+            "--cpu-stages times each stage with the process's CPU clock, which counts every "
+            "thread of --overlap or --workers at once: give one of the two."
         )
     width, height = args.size or DEFAULT_SIZE
     # BodyPix semantics by default (like the live pipeline's defaults); --smoothing/--feather add
@@ -123,22 +214,23 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, video=True, video_defaults=(0.0, 0))
     clip = DemoClip(width, height)
     frames = [clip.frame(i * 7) for i in range(32)]  # decoded up front: not part of the timing
-    processor = FrameProcessor(settings)
+    runner = FrameRunner(settings, overlap=args.overlap, workers=args.workers)
     if args.cpu_stages:
-        processor.clock = time.process_time
+        runner.set_clock(time.process_time)
     try:
-        process_frames(processor, frames, args.warmup, overlap=args.overlap)
+        runner.run(frames, args.warmup)
         per_stage: dict[str, list[float]] = {k: [] for k in STAGES}
         start, cpu_start = time.perf_counter(), time.process_time()
-        for timings in process_frames(processor, frames, args.frames, overlap=args.overlap):
+        for timings in runner.run(frames, args.frames):
             for k in STAGES:
                 per_stage[k].append(timings[k])
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu_start
+        processor = runner.processor
         backend = processor.backend.name if processor.backend else "?"
         geometry = processor.geometry(height, width)
     finally:
-        processor.close()
+        runner.close()
     report: dict[str, Any] = {
         "size": f"{width}x{height}",
         "effect": settings.effect,
@@ -148,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
         "backend": backend,
         "frames": args.frames,
         "overlap": args.overlap,
+        "workers": args.workers,
         "stage_clock": "process CPU" if args.cpu_stages else "wall",
         "ms_mean": {k: round(statistics.fmean(v), 3) for k, v in per_stage.items()},
         "ms_median": {k: round(statistics.median(v), 3) for k, v in per_stage.items()},
@@ -164,7 +257,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{report['size']} {settings.effect} {settings.variant} {settings.internal_resolution} "
         f"(model input {report['model_input']}, {backend}, {args.frames} frames"
-        f"{', overlapped' if args.overlap else ''}, "
+        f"{', overlapped' if args.overlap else ''}"
+        f"{f', {args.workers} frames at once' if args.workers > 1 else ''}, "
         f"load {report['load_average_1m']} on {report['cpu_count']} CPUs)"
     )
     unit = "CPU ms" if args.cpu_stages else "ms"

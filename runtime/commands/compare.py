@@ -61,7 +61,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--overlap",
         action="store_true",
-        help="this project segments frame n+1 while compositing frame n (as `bench --overlap`)",
+        help="this project segments frame n+1 while compositing frame n (as `bench --overlap`, "
+        "the live pipeline's shape)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="frames this project processes at once, one per thread (as `bench --workers`; "
+        "default: one per CPU, or 1 with --overlap)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
@@ -166,9 +174,8 @@ def _compare_size(
 ) -> dict[str, Any]:
     import numpy as np
 
-    from runtime.commands.bench import process_frames
+    from runtime.commands.bench import FrameRunner
     from runtime.demo import DemoClip
-    from runtime.processor import FrameProcessor
     from runtime.settings import Settings
 
     clip = DemoClip(width, height)
@@ -190,13 +197,13 @@ def _compare_size(
         npy = Path(tmp) / "frames.npy"
         np.save(npy, np.stack([f[:, :, ::-1] for f in frames]))  # tf-bodypix takes RGB
         worker = TfBodyPix(python, npy, model_json, args)
-        processor = FrameProcessor(settings)
+        runner = FrameRunner(settings, overlap=args.overlap, workers=args.workers)
         try:
-            process_frames(processor, frames, 10, overlap=args.overlap)
+            runner.run(frames, 10)
             done = 0
             for _ in range(args.rounds):
                 wall, cpu = time.perf_counter(), time.process_time()
-                process_frames(processor, frames, per_round, done, overlap=args.overlap)
+                runner.run(frames, per_round, done)
                 ours["wall"] += time.perf_counter() - wall
                 ours["cpu"] += time.process_time() - cpu
                 ours["frames"] += per_round
@@ -206,7 +213,7 @@ def _compare_size(
                 theirs["cpu"] += cpu_t
                 theirs["frames"] += per_round
         finally:
-            processor.close()
+            runner.close()
             worker.close()
 
     def figures(side: dict[str, Any]) -> dict[str, float]:
@@ -235,6 +242,8 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 1 or args.rounds < 1:
         raise UserError(f"--frames {args.frames} and --rounds {args.rounds} must be at least 1.")
     sizes = args.size or [(640, 480), (1280, 720)]
+    if args.workers is None:
+        args.workers = 1 if args.overlap else os.cpu_count() or 1
     python = tf_bodypix_python()
     fetch_variant(args.variant)  # the TF.js files both sides read (the ONNX is made from them)
     model_json = model_json_path(args.variant)
@@ -245,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
         "effect": f"blur {args.background_blur} px, edge {args.edge_blur} px",
         "threads": args.threads,
         "overlap": args.overlap,
+        "workers": args.workers,
         "cpu_count": os.cpu_count(),
         "results": results,
     }
@@ -256,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
         f"edge {args.edge_blur} px; tf-bodypix: --background-blur {args.background_blur} "
         f"--mask-blur {args.edge_blur}), {os.cpu_count()} CPUs"
         f"{', bodypix overlapped' if args.overlap else ''}"
+        f"{f', bodypix {args.workers} frames at once' if args.workers > 1 else ''}"
     )
     print(
         f"  {'size':<10} {'bodypix fps':>11} {'tf-bodypix fps':>14} {'ratio':>6}   "

@@ -144,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     rss_start: float | None = None
     frames_at_start = 0
+    cpu_at_start = 0.0
     last_stats = started
     pipeline.start()
     log.info("running: %s -> %s", settings.source, ", ".join(settings.outputs))
@@ -164,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
             # Memory is measured from the first processed frame on: model loading is not a leak.
             if rss_start is None and status.frames_out > 0:
                 rss_start, frames_at_start = rss_mb(), status.frames_out
+                cpu_at_start = time.process_time()
             if args.frames and status.frames_out >= args.frames:
                 break
             if args.duration and now - started >= args.duration:
@@ -182,15 +184,19 @@ def run(args: argparse.Namespace) -> int:
     finally:
         final = pipeline.status()
         rss_end = rss_mb()
+        cpu_used = time.process_time() - cpu_at_start
         stop_started = time.monotonic()
         pipeline.stop(STOP_TIMEOUT_S)
         log.info("stopped in %.2f s", time.monotonic() - stop_started)
     if args.report:
         elapsed = time.monotonic() - started
         report = final.model_dump(mode="json")
+        measured = final.frames_out - frames_at_start
         report.update(
             elapsed_s=round(elapsed, 2),
-            frames_measured=final.frames_out - frames_at_start,
+            frames_measured=measured,
+            # Process CPU time (all threads) per frame out, from the first frame out on.
+            cpu_ms_per_frame=round(cpu_used * 1e3 / measured, 2) if measured else None,
             rss_start_mb=round(rss_start or 0.0, 1),
             rss_end_mb=round(rss_end, 1),
         )

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from core.arrays import F32, U8
+from runtime.jit import jit
 
 # Below this sigma the blur is done at full resolution; above, at 1/k size (see css_blur_plan).
 _REDUCE_FROM_SIGMA = 3.0
@@ -56,6 +57,38 @@ def css_blur(image: np.ndarray, sigma: float) -> np.ndarray:
 _CLEAR_ALPHA = 1.0 / 1024.0
 
 
+# Where alpha is this close to 1 (0) the blend gives the foreground (background) pixel exactly:
+# the other pixel moves the value by at most 255 * 0.001 and the divisor's 1e-5 by 255 * 1e-5,
+# together about 0.26, which rounding to the nearest level undoes.
+_SURE = np.float32(0.001)
+
+
+@jit("void(uint8[:, :, :], uint8[:, :, :], float32[:, :], uint8[:, :, :])")
+def _blend_into(foreground: U8, background: U8, alpha: F32, out: U8) -> None:
+    """out = cv2.blendLinear(foreground, background, alpha, 1 - alpha), the same bytes:
+    (f * a + b * (1 - a)) / (a + (1 - a) + 1e-5) in float32, rounded half to even and
+    saturated; computed only where alpha is neither surely 0 nor surely 1 (see _SURE). `out`
+    may be `background` itself."""
+    one, eps, sure = np.float32(1.0), np.float32(1e-5), _SURE
+    top, full = np.float32(0.0), np.float32(255.0)
+    for y in range(alpha.shape[0]):
+        for x in range(alpha.shape[1]):
+            a = alpha[y, x]
+            if -sure <= a <= sure:
+                for c in range(3):
+                    out[y, x, c] = background[y, x, c]
+            elif one - sure <= a <= one + sure:
+                for c in range(3):
+                    out[y, x, c] = foreground[y, x, c]
+            else:
+                inverse = one - a
+                divisor = (a + inverse) + eps
+                for c in range(3):
+                    value = np.float32(foreground[y, x, c]) * a
+                    value = (value + np.float32(background[y, x, c]) * inverse) / divisor
+                    out[y, x, c] = np.uint8(min(max(np.rint(value), top), full))
+
+
 def blend(foreground: U8, background: U8, alpha: F32, reuse_background: bool = False) -> U8:
     """foreground * alpha + background * (1 - alpha), alpha float32 [h, w] in 0..1.
 
@@ -67,9 +100,7 @@ def blend(foreground: U8, background: U8, alpha: F32, reuse_background: bool = F
     out = background if reuse_background else background.copy()
     if w and h:
         box = np.s_[y : y + h, x : x + w]
-        a = alpha[box]
-        inverse = np.subtract(np.float32(1.0), a, dtype=np.float32)
-        out[box] = cv2.blendLinear(foreground[box], background[box], a, inverse)
+        _blend_into(foreground[box], background[box], alpha[box], out[box])
     return out
 
 
@@ -110,8 +141,7 @@ def blend_blurred_mask(
         (y0 - py0) * k : (y1 - py0) * k, (x0 - px0) * k : (x1 - px0) * k
     ]
     box = np.s_[y0 * k : y1 * k, x0 * k : x1 * k]
-    inverse = np.subtract(np.float32(1.0), a, dtype=np.float32)
-    out[box] = cv2.blendLinear(foreground[box], background[box], a, inverse)
+    _blend_into(foreground[box], background[box], a, out[box])
     return out
 
 

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from core.errors import UserError
 from runtime.cli import main
 from runtime.demo import DemoClip
 
@@ -86,20 +87,40 @@ def test_bench_prints_stages_and_fps(models_dir: Path, capsys) -> None:
 
 
 @pytest.mark.slow
-def test_bench_overlap_runs_every_stage_of_every_frame(models_dir: Path) -> None:
-    from runtime.commands.bench import process_frames
+@pytest.mark.parametrize(("overlap", "workers"), [(False, 1), (True, 1), (False, 3)])
+def test_bench_runs_every_stage_of_every_frame(
+    models_dir: Path, overlap: bool, workers: int
+) -> None:
+    from runtime.commands.bench import FrameRunner
     from runtime.demo import DemoClip
-    from runtime.processor import FrameProcessor
     from runtime.settings import Settings
 
     frames = [DemoClip(160, 120).frame(i * 9) for i in range(4)]
-    processor = FrameProcessor(Settings(effect="blur", backend="onnxruntime"))
+    threads = cv2.getNumThreads()
+    runner = FrameRunner(
+        Settings(effect="blur", backend="onnxruntime"), overlap=overlap, workers=workers
+    )
     try:
-        timings = process_frames(processor, frames, 5, overlap=True)
+        timings = runner.run(frames, 7)
+        masks = [p.segment(frames[1]).mask for p in runner.processors]
     finally:
-        processor.close()
-    assert len(timings) == 5
+        runner.close()
+    assert len(timings) == 7 and len(runner.processors) == workers
     assert all(set(t) == {"preprocess", "inference", "mask", "composite"} for t in timings)
+    # The workers share one backend and give the same masks as one processor.
+    assert len({id(p.backend) for p in runner.processors}) == 1
+    assert all(np.array_equal(m, masks[0]) for m in masks)
+    assert cv2.getNumThreads() == threads  # OpenCV's own threads are given back
+
+
+def test_bench_workers_refuse_what_needs_frames_in_order(models_dir: Path) -> None:
+    from runtime.commands.bench import FrameRunner
+    from runtime.settings import Settings
+
+    with pytest.raises(UserError, match=r"--smoothing 0\.5 carries"):
+        FrameRunner(Settings(smoothing=0.5), workers=2)
+    with pytest.raises(UserError, match="give one"):
+        FrameRunner(Settings(), overlap=True, workers=2)
 
 
 @pytest.mark.parametrize(

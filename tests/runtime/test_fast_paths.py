@@ -6,15 +6,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from runtime.backends.onnxruntime import OnnxRuntimeBackend
 from runtime.demo import DemoClip
 from runtime.effects.common import blend, blend_blurred_mask, css_blur
 from runtime.geometry import frame_geometry
-from runtime.mask import _mask_plan, person_mask, person_scores, threshold
+from runtime.mask import person_mask, person_scores, threshold
 from runtime.models import find_onnx
-from runtime.resample import preprocess, preprocess_planar
+from runtime.resample import preprocess, preprocess_planar, resample, scale_and_crop
 
 SIZES = [(720, 1280), (480, 640), (512, 512), (300, 512), (479, 641), (1080, 1920)]
 
@@ -35,14 +36,24 @@ def test_person_mask_is_the_thresholded_scores(frame: tuple[int, int], resolutio
         blob,
     ):
         logits = np.asarray(source, np.float32)
+        reference = scale_and_crop(logits, g)  # NumPy, step by step
+        assert np.array_equal(person_scores(logits, g), reference)
         for t in (0.7, 0.5, 0.0, 0.95):
-            want = threshold(person_scores(logits, g), t)
+            want = threshold(reference, t)
             assert np.array_equal(person_mask(logits, g, t), want), (t, logits.std())
 
 
-def test_the_shortcut_applies_where_the_crop_enlarges() -> None:
-    assert _mask_plan(frame_geometry(720, 1280, "medium", 16)) is not None
-    assert _mask_plan(frame_geometry(480, 640, "medium", 8)) is not None
+@pytest.mark.parametrize("frame", [*SIZES, (120, 160)], ids=lambda s: f"{s[1]}x{s[0]}")
+def test_compiled_preprocess_is_the_numpy_resample(frame: tuple[int, int]) -> None:
+    h, w = frame
+    image = DemoClip(w, h).frame(45)
+    for resolution in ("medium", "low", "full", 0.3, 1.5):
+        g = frame_geometry(h, w, resolution, 16)
+        want = resample(image, *g.preprocess())[:, :, ::-1]
+        assert np.array_equal(preprocess(image, g), want), resolution
+        # A view (a flipped frame) reads the same pixels as its copy.
+        flipped = image[:, ::-1]
+        assert np.array_equal(preprocess(flipped, g), preprocess(flipped.copy(), g))
 
 
 @pytest.mark.parametrize("frame", [*SIZES, (120, 160)], ids=lambda s: f"{s[1]}x{s[0]}")
@@ -75,6 +86,32 @@ def test_planar_input_gives_the_logits_of_the_exported_graph(models_dir: Path) -
         assert np.array_equal(got.segments, want[0][0, :, :, 0])
         assert np.array_equal(got.part_heatmaps, want[1][0])
     backend.close()
+
+
+def test_blend_gives_the_bytes_of_opencv_blend_linear() -> None:
+    rng = np.random.default_rng(5)
+    h, w = 97, 131
+    fg = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    bg = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    near = np.array(
+        [0, 1e-7, 0.0009, 0.001, 0.0011, 0.5, 0.9989, 0.999, 0.9999999, 1, 1.0000001], np.float32
+    )
+    alphas: list[npt.NDArray[np.float32]] = [
+        rng.random((h, w), dtype=np.float32),
+        rng.choice(near, (h, w)).astype(np.float32),  # around where the shortcuts start
+        (np.round(rng.random((h, w)) * 8) / 8).astype(np.float32),  # halves: ties when rounding
+        (rng.random((h, w)) * 3 - 1).astype(np.float32),  # outside 0..1: saturation
+    ]
+    for alpha in alphas:
+        inverse = np.subtract(np.float32(1), alpha, dtype=np.float32)
+        want = cv2.blendLinear(fg, bg, alpha, inverse)
+        assert np.array_equal(blend(fg, bg, alpha), want)
+        # A window of bigger images (not contiguous), written into the background itself.
+        big = np.zeros((h + 4, w + 6, 3), np.uint8)
+        big[2:-2, 3:-3] = bg
+        window = big[2:-2, 3:-3]
+        blend(fg, window, alpha, reuse_background=True)
+        assert np.array_equal(window, want)
 
 
 def test_blend_in_the_box_gives_the_full_blend() -> None:
