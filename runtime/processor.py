@@ -238,7 +238,8 @@ class FrameProcessor:
             backend=backend.name,
             model_file=str(path) if path else None,
             frame_path="cpu",
-            detail={"threads": self.settings.threads},
+            # The threads the backend runs (the live pipeline resolves 0 = all cores its way).
+            detail={"threads": getattr(backend, "threads", self.settings.threads)},
             fixed_size=backend.input_size is not None,
         )
 

@@ -129,7 +129,8 @@ class OnnxRuntimeBackend:
         self.variant = variant
         self._input_size = check_metadata(_read_metadata(self.path), self.path, variant, input_size)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        self.threads = threads or (os.cpu_count() or 1)
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

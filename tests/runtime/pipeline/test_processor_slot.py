@@ -221,3 +221,28 @@ def test_auto_frame_path_reports_what_runs(
     status = wait_until(pipeline, lambda st: st.frames_out >= 3, 120)
     assert status.frame_path == ("cpu" if cuda_unavailable() else "cuda")
     assert status.last_error is None  # auto without CUDA is no error
+
+
+def test_live_inference_leaves_one_core_to_compositing(models_dir: Path) -> None:
+    """threads = 0 (all cores) in the live pipeline: all cores but one for inference, kept
+    across settings changes that do not need a new model (no rebuild to all cores)."""
+    import os
+
+    from runtime.demo import DemoClip
+    from runtime.pipeline.processor_slot import default_processor_factory, live_inference_threads
+
+    want = max(1, (os.cpu_count() or 1) - 1)
+    chosen = Settings(frame_path="cpu", backend="onnxruntime", threads=0)
+    assert live_inference_threads(chosen) == want
+    assert live_inference_threads(chosen.model_copy(update={"threads": 3})) == 3
+    processor = default_processor_factory(chosen)
+    try:
+        frame = DemoClip(160, 120).frame(3)
+        processor.segment(frame)
+        backend = getattr(processor, "backend", None)
+        assert processor.describe().detail["threads"] == want
+        processor.update_settings(chosen.model_copy(update={"effect": "mask"}))
+        processor.segment(frame)
+        assert getattr(processor, "backend", None) is backend
+    finally:
+        processor.close()
