@@ -14,6 +14,7 @@ import numpy.typing as npt
 from core.arrays import I8
 from runtime.edge_refine import guided_filter
 from runtime.geometry import FrameGeometry
+from runtime.jit import jit
 from runtime.resample import F32, crop_scores, resample, sigmoid
 from runtime.settings import Settings
 
@@ -99,6 +100,48 @@ HYSTERESIS = 0.15
 # The same numbers for the CUDA twin of MaskRefiner.smooth_motion (runtime/cuda/mask.py).
 MOTION_SCALE, MOTION_REACH = _MOTION_SCALE, _MOTION_REACH
 STILL_LEVELS, MOVING_LEVELS = _STILL_LEVELS, _MOVING_LEVELS
+
+
+# A person pixel's decision and the side it leaves for the next frame, and a background
+# pixel's, as the step-by-step expressions give them: decision = (255 or 0) * float32(1 / 255),
+# side = addWeighted(decision, -2, decision, 0, 1) = 1 - 2 * decision.
+_DECISION = (
+    np.float32(255) * np.float32(1.0 / 255.0),
+    np.float32(1.0 - 2.0 * float(np.float32(255) * np.float32(1.0 / 255.0))),
+    np.float32(0.0),
+    np.float32(1.0),
+)
+
+
+@jit(
+    "void(float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1], "
+    "float32, float32, float32, float32, float32, float32[:, ::1])"
+)
+def _motion_step(
+    previous: F32,
+    scores: F32,
+    keep: F32,
+    side: F32,
+    margin: F32,
+    threshold: np.float32,
+    person: np.float32,
+    person_side: np.float32,
+    background: np.float32,
+    background_side: np.float32,
+    decision: F32,
+) -> None:
+    """One frame of motion smoothing at full size, in place in `previous` (the averaged
+    probability) and `side`: averaged = (previous - scores) * keep + scores; a pixel is a
+    person where averaged > side * margin + threshold (hysteresis); `decision` gets 1/0."""
+    for y in range(scores.shape[0]):
+        for x in range(scores.shape[1]):
+            s = scores[y, x]
+            averaged = (previous[y, x] - s) * keep[y, x] + s
+            previous[y, x] = averaged
+            if averaged > side[y, x] * margin[y, x] + threshold:
+                decision[y, x], side[y, x] = person, person_side
+            else:
+                decision[y, x], side[y, x] = background, background_side
 
 
 class MaskRefiner:
@@ -197,20 +240,13 @@ class MaskRefiner:
             self._decision = 1.0 - 2.0 * decision  # -1 person, +1 background
             return decision
         h, w = scores.shape
-        # OpenCV passes (SIMD, threaded) at full size; the stillness map is enlarged twice,
-        # already scaled, instead of scaling it at full size.
+        # The stillness map is enlarged twice, already scaled, instead of scaling it at full
+        # size; the rest is one compiled pass (_motion_step).
         keep = cv2.resize(still * np.float32(strength), (w, h), interpolation=cv2.INTER_LINEAR)
         margin = cv2.resize(still * np.float32(HYSTERESIS), (w, h), interpolation=cv2.INTER_LINEAR)
-        # averaged = keep * previous + (1 - keep) * scores
-        averaged = np.asarray(cv2.subtract(previous, scores), np.float32)
-        cv2.multiply(averaged, keep, dst=averaged)
-        cv2.add(averaged, scores, dst=averaged)
-        # Hysteresis: a person pixel (side -1) stays one until the probability drops below
-        # thr - margin; a background pixel (+1) becomes one only above thr + margin.
-        limit = np.asarray(cv2.multiply(side, margin), np.float32)
-        limit += np.float32(thr)
-        person = cv2.compare(averaged, limit, cv2.CMP_GT)  # 255 where person
-        decision = np.multiply(person, np.float32(1.0 / 255.0), dtype=np.float32)
-        self._scores = averaged
-        self._decision = np.asarray(cv2.addWeighted(decision, -2.0, decision, 0.0, 1.0), np.float32)
+        decision = np.empty((h, w), np.float32)
+        _motion_step(
+            previous, np.ascontiguousarray(scores, np.float32), np.asarray(keep, np.float32),
+            side, np.asarray(margin, np.float32), np.float32(thr), *_DECISION, decision,
+        )  # fmt: skip
         return decision

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 
@@ -19,7 +18,7 @@ from core.errors import UserError
 from runtime.backends.base import SegmentationBackend
 from runtime.effects import Compositor
 from runtime.geometry import FrameGeometry, frame_geometry
-from runtime.mask import MaskRefiner, part_ids, person_mask, person_scores
+from runtime.mask import MaskRefiner, part_ids, person_mask, person_scores, threshold
 from runtime.meters import LatencyMeter
 from runtime.processor_protocol import ProcessorDescription
 from runtime.resample import preprocess, preprocess_planar
@@ -46,11 +45,15 @@ class SegmentationResult:
     part_ids: I8 | None
     segment_logits: F32
     geometry: FrameGeometry
+    known_scores: F32 | None = field(default=None, repr=False)
 
-    @cached_property
+    @property
     def scores(self) -> F32:
-        # Not on the frame path: the mask is thresholded without interpolating every score.
-        return person_scores(self.segment_logits, self.geometry)
+        # Computed when first read unless the frame path had them (motion smoothing reads
+        # them; otherwise the mask is thresholded without a score image).
+        if self.known_scores is None:
+            self.known_scores = person_scores(self.segment_logits, self.geometry)
+        return self.known_scores
 
 
 @dataclass
@@ -145,7 +148,12 @@ class FrameProcessor:
         t1 = self.clock()
         logits = backend.run(model_input, parts=parts)
         t2 = self.clock()
-        mask = person_mask(logits.segments, geometry, s.segmentation_threshold)
+        # Motion smoothing reads the scores: then the mask is thresholded from them.
+        scores = person_scores(logits.segments, geometry) if self._refiner.needs_scores(s) else None
+        if scores is None:
+            mask = person_mask(logits.segments, geometry, s.segmentation_threshold)
+        else:
+            mask = threshold(scores, s.segmentation_threshold)
         ids = None
         if parts:
             if logits.part_heatmaps is None:
@@ -155,10 +163,12 @@ class FrameProcessor:
                 )
             ids = part_ids(logits.part_heatmaps, mask > 0, geometry)
         result = SegmentationResult(
-            mask=mask, part_ids=ids, segment_logits=logits.segments, geometry=geometry
+            mask=mask,
+            part_ids=ids,
+            segment_logits=logits.segments,
+            geometry=geometry,
+            known_scores=scores,
         )
-        # Full-size scores only when the refiner reads them (motion smoothing).
-        scores = result.scores if self._refiner.needs_scores(s) else None
         result.mask = self._refiner.refine(frame, scores, mask, s)
         t3 = self.clock()
         timings["preprocess"] = (t1 - t0) * 1e3

@@ -13,7 +13,7 @@ from runtime.backends.onnxruntime import OnnxRuntimeBackend
 from runtime.demo import DemoClip
 from runtime.effects.common import blend, blend_blurred_mask, css_blur
 from runtime.geometry import frame_geometry
-from runtime.mask import person_mask, person_scores, threshold
+from runtime.mask import HYSTERESIS, MaskRefiner, person_mask, person_scores, threshold
 from runtime.models import find_onnx
 from runtime.resample import preprocess, preprocess_planar, resample, scale_and_crop
 
@@ -144,3 +144,45 @@ def test_blend_with_the_mask_blurred_in_the_box_only(frame: tuple[int, int]) -> 
         for sigma in (0, 2, 3, 4, 9, 20):
             want = blend(image, background, css_blur(mask, sigma))
             assert np.array_equal(blend_blurred_mask(image, background, mask, sigma), want)
+
+
+def _motion_reference(
+    refiner: MaskRefiner, frame: np.ndarray, scores: np.ndarray, thr: float, strength: float
+) -> np.ndarray:
+    """MaskRefiner.smooth_motion step by step in OpenCV/NumPy passes (the plain version)."""
+    still = refiner.stillness(frame)
+    previous, side = refiner._scores, refiner._decision
+    if still is None or previous is None or side is None:
+        refiner._scores = scores.copy()
+        decision = (scores > np.float32(thr)).astype(np.float32)
+        refiner._decision = 1.0 - 2.0 * decision
+        return decision
+    h, w = scores.shape
+    keep = cv2.resize(still * np.float32(strength), (w, h), interpolation=cv2.INTER_LINEAR)
+    margin = cv2.resize(still * np.float32(HYSTERESIS), (w, h), interpolation=cv2.INTER_LINEAR)
+    averaged = np.asarray(cv2.subtract(previous, scores), np.float32)
+    cv2.multiply(averaged, keep, dst=averaged)
+    cv2.add(averaged, scores, dst=averaged)
+    limit = np.asarray(cv2.multiply(side, margin), np.float32)
+    limit += np.float32(thr)
+    person = cv2.compare(averaged, limit, cv2.CMP_GT)
+    decision = np.multiply(person, np.float32(1.0 / 255.0), dtype=np.float32)
+    refiner._scores = averaged
+    refiner._decision = np.asarray(cv2.addWeighted(decision, -2.0, decision, 0.0, 1.0), np.float32)
+    return decision
+
+
+def test_motion_smoothing_gives_the_step_by_step_numbers() -> None:
+    clip = DemoClip(200, 150)
+    g = frame_geometry(150, 200, "medium", 16)
+    rng = np.random.default_rng(11)
+    compiled, plain = MaskRefiner(), MaskRefiner()
+    for i in range(8):
+        frame = clip.frame(i if i < 4 else 4)  # moving, then still
+        logits = np.asarray(rng.normal(0, 3, g.logits_size), np.float32)
+        scores = person_scores(logits, g)
+        got = compiled.smooth_motion(frame, scores, 0.7, 0.6)
+        want = _motion_reference(plain, frame, scores, 0.7, 0.6)
+        assert np.array_equal(got, want), i
+        for state in ("_scores", "_decision"):
+            assert np.array_equal(getattr(compiled, state), getattr(plain, state)), (i, state)
