@@ -42,3 +42,10 @@ def test_a_damaged_cache_is_compiled_again(tmp_path: Path) -> None:
     assert not any(p.exists() for p in files)  # removed, not left damaged
     healed = _run(tmp_path)  # the damaged files are gone: compiled and cached afresh
     assert healed.returncode == 0 and "unreadable" not in healed.stderr, healed.stderr
+
+
+def test_no_writable_cache_folder_still_runs(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    done = _run(blocked / "numba")  # cannot be created: compiled in memory only
+    assert done.returncode == 0 and done.stdout.strip() == "same", done.stderr

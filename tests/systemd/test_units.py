@@ -88,6 +88,10 @@ def test_appliance_unit_contents(jetson_root: Path) -> None:
         assert group in allowed
     assert "bodypix-build-engine.service" in unit["After"][0].split()
     assert "bodypix-build-engine.service" in unit["Wants"][0].split()
+    # ProtectHome hides ~/.cache: whatever is compiled at run time is cached where it may write.
+    environment = dict(e.split("=", 1) for e in unit["Environment"])
+    for name in ("BODYPIX_MODELS_DIR", "BODYPIX_CUDA_CACHE", "NUMBA_CACHE_DIR"):
+        assert environment[name].startswith("/var/cache/bodypix-appliance/"), name
 
 
 def test_build_engine_unit_contents(jetson_root: Path) -> None:
