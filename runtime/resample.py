@@ -272,11 +272,15 @@ def _crop_loop(
         return
     lo, hi = r0.min(), r1.max() + 1
     across = np.empty((hi - lo, w), np.float32)
+    # Columns TF extrapolates read 0: x * 1 and x * 0 are exact, so a multiply replaces the
+    # branch (the scores are probabilities, never inf or NaN).
+    m0, m1 = cv0.astype(np.float32), cv1.astype(np.float32)
     for r in range(lo, hi):
+        source, line = scores[r], across[r - lo]
         for x in range(w):
-            a = scores[r, c0[x]] if cv0[x] else zero
-            b = scores[r, c1[x]] if cv1[x] else zero
-            across[r - lo, x] = a + (b - a) * cf[x]
+            a = source[c0[x]] * m0[x]
+            b = source[c1[x]] * m1[x]
+            line[x] = a + (b - a) * cf[x]
     nothing = np.zeros(w, np.float32)  # an invalid row reads 0
     for y in range(h):
         upper = across[r0[y] - lo] if rv0[y] else nothing
@@ -293,7 +297,7 @@ def _crop_loop(
 
 def crop_scores(scores: F32, geometry: FrameGeometry, threshold: float | None = None) -> F32:
     """BodyPix's crop-and-resize of the model-size `scores` [H, W] back to the frame:
-    `resample(scores, *geometry.crop())`, or with `threshold` its mask (1 where strictly
+    `resample(scores, *geometry.crop())` of finite scores, or with `threshold` its mask (1 where strictly
     above, else 0), the same floats, in one compiled pass."""
     rows, cols = geometry.crop()
     r, c = taps(rows), taps(cols)
