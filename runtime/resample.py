@@ -296,9 +296,9 @@ def _crop_loop(
 
 
 def crop_scores(scores: F32, geometry: FrameGeometry, threshold: float | None = None) -> F32:
-    """BodyPix's crop-and-resize of the model-size `scores` [H, W] back to the frame:
-    `resample(scores, *geometry.crop())` of finite scores, or with `threshold` its mask (1 where strictly
-    above, else 0), the same floats, in one compiled pass."""
+    """BodyPix's crop-and-resize of the model-size `scores` [H, W] (finite) back to the
+    frame: `resample(scores, *geometry.crop())`, or with `threshold` its mask (1 where
+    strictly above, else 0), the same floats, in one compiled pass."""
     rows, cols = geometry.crop()
     r, c = taps(rows), taps(cols)
     out = np.empty(geometry.frame_size, np.float32)
