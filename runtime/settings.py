@@ -72,7 +72,10 @@ class Settings(_Strict):
     segmentation_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
     backend: BackendName = "auto"
     threads: int = Field(
-        default=0, ge=0, le=64, description="CPU inference threads; 0 = all cores."
+        default=0,
+        ge=0,
+        le=64,
+        description="CPU inference threads; 0 = all cores (the live pipeline: all but one).",
     )
     frame_path: FramePathName = Field(
         default="auto",
