@@ -133,7 +133,9 @@ class FrameProcessor:
     def geometry(self, height: int, width: int) -> FrameGeometry:
         return frame_geometry(height, width, self.settings.internal_resolution, self._stride)
 
-    def _segment(self, frame: U8, timings: dict[str, float], parts: bool) -> SegmentationResult:
+    def _segment(
+        self, frame: U8, timings: dict[str, float], parts: bool, refine: bool = True
+    ) -> SegmentationResult:
         s = self.settings
         frame = check_frame(frame)
         geometry = self.geometry(frame.shape[0], frame.shape[1])
@@ -169,7 +171,8 @@ class FrameProcessor:
             geometry=geometry,
             known_scores=scores,
         )
-        result.mask = self._refiner.refine(frame, scores, mask, s)
+        if refine:
+            result.mask = self._refiner.refine(frame, scores, mask, s)
         t3 = self.clock()
         timings["preprocess"] = (t1 - t0) * 1e3
         timings["inference"] = (t2 - t1) * 1e3
@@ -179,12 +182,34 @@ class FrameProcessor:
         return result
 
     def segment(
-        self, frame_bgr: U8, parts: bool | None = None, timings: dict[str, float] | None = None
+        self,
+        frame_bgr: U8,
+        parts: bool | None = None,
+        timings: dict[str, float] | None = None,
+        refine: bool = True,
     ) -> SegmentationResult:
         """Segment one frame; part ids when `parts` (None: when the effect needs them);
-        milliseconds of preprocess, inference and mask into `timings` when given."""
+        milliseconds of preprocess, inference and mask into `timings` when given.
+
+        `refine=False` stops at BodyPix's mask (and the scores smoothing will read): that part
+        keeps no state, so several frames may be segmented at once on several threads once
+        the backend exists (`runtime.parallel`); `refine` then finishes them in frame order.
+        """
         want = self._compositor.needs_parts if parts is None else parts
-        return self._segment(frame_bgr, {} if timings is None else timings, want)
+        return self._segment(frame_bgr, {} if timings is None else timings, want, refine)
+
+    def refine(
+        self, frame_bgr: U8, result: SegmentationResult, timings: dict[str, float] | None = None
+    ) -> None:
+        """The video refinements (smoothing, edge refinement, feathering) of a result of
+        `segment(..., refine=False)`, in place; frames must come in order (smoothing state).
+        Its milliseconds are added to the "mask" stage of `timings`."""
+        t0 = self.clock()
+        result.mask = self._refiner.refine(
+            frame_bgr, result.known_scores, result.mask, self.settings
+        )
+        if timings is not None:
+            timings["mask"] = timings.get("mask", 0.0) + (self.clock() - t0) * 1e3
 
     def composite(self, frame_bgr: U8, result: SegmentationResult) -> U8:
         """Apply the effect to `frame_bgr` with `result` (which may come from an older frame of

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -70,8 +69,8 @@ def register(subparsers: Any) -> None:
         "--workers",
         type=int,
         default=1,
-        help="frames processed at once, each start to end on its own thread with one "
-        "inference thread (the throughput of a clip; default 1)",
+        help="frames segmented at once, each on its own thread with one inference thread, "
+        "then refined and composited in order (as `render` does a video file; default 1)",
     )
     add_effects(parser, default_effect="blur")
     # `--backend cuda`: the CUDA kernels, timed with CUDA events (runtime/cuda/bench.py).
@@ -85,15 +84,15 @@ class FrameRunner:
     - one frame at a time (the default);
     - `overlap`: frame n+1 is segmented on a second thread while frame n is composited, the
       shape of the live camera pipeline (its segment and composite threads);
-    - `workers` > 1: that many frames at once, each start to end on its own thread with one
-      inference thread and one OpenCV thread (the throughput of a clip, with no intra-op
-      thread hand-offs). The processors share one backend (ONNX Runtime sessions run
-      concurrently); temporal smoothing needs frames in order, so it is refused there.
+    - `workers` > 1: that many frames segmented at once, each on its own thread with one
+      inference thread, refined and composited in order (`runtime.parallel`, the shape of
+      `bodypix render` on a video file).
 
     Every frame gets every stage in each shape; `run` returns their stage milliseconds.
     """
 
     def __init__(self, settings: Settings, overlap: bool = False, workers: int = 1) -> None:
+        from runtime.parallel import ParallelFrames
         from runtime.processor import FrameProcessor
 
         if workers < 1:
@@ -102,77 +101,39 @@ class FrameRunner:
             raise UserError(
                 "--overlap and --workers both decide how frames share the cores: give one."
             )
-        if workers > 1 and settings.smoothing > 0:
-            raise UserError(
-                f"--smoothing {settings.smoothing} carries each frame's mask into the next, "
-                "which needs frames one after another: leave it out with --workers."
-            )
         if workers > 1:
             settings = settings.model_copy(update={"threads": 1})
-        self.settings = settings
         self.overlap = overlap
         self.workers = workers
-        self.processors = [FrameProcessor(settings)]
-        self._pool: ThreadPoolExecutor | None = None
-        self._idle: queue.SimpleQueue[FrameProcessor] = queue.SimpleQueue()
-        self._cv2_threads: int | None = None
-
-    @property
-    def processor(self) -> FrameProcessor:
-        return self.processors[0]
-
-    def set_clock(self, clock: Callable[[], float]) -> None:
-        for processor in self.processors:
-            processor.clock = clock
-
-    def _start_workers(self, frame: U8) -> None:
-        import cv2
-
-        from runtime.processor import FrameProcessor
-
-        first = self.processors[0]
-        first.process(frame)  # makes the backend the others share
-        for _ in range(self.workers - 1):
-            other = FrameProcessor(self.settings, backend=first.backend)
-            other.clock = first.clock
-            self.processors.append(other)
-        for processor in self.processors:
-            self._idle.put(processor)
-        # Each worker is one core's worth already: OpenCV's own threads would only contend.
-        self._cv2_threads = cv2.getNumThreads()
-        cv2.setNumThreads(1)
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="bench-worker")
-
-    def _one_frame(self, frame: U8) -> dict[str, float]:
-        processor = self._idle.get()
-        try:
-            return processor.process(frame).timings_ms
-        finally:
-            self._idle.put(processor)
+        self.processor = FrameProcessor(settings)
+        self._parallel: ParallelFrames | None = None
+        if workers > 1:
+            self._parallel = ParallelFrames(self.processor, workers).__enter__()
 
     def run(self, frames: Sequence[U8], count: int, first: int = 0) -> list[dict[str, float]]:
         """Segment and composite `count` frames (frames[first], ... cycling)."""
+        from runtime.parallel import runs_concurrently
+
         pick = [frames[(first + i) % len(frames)] for i in range(count)]
-        if self.workers > 1:
-            if self._pool is None:
-                self._start_workers(pick[0])
-            assert self._pool is not None
-            return list(self._pool.map(self._one_frame, pick))
+        if self._parallel is not None:
+            done = [frame.timings_ms for frame in self._parallel.process(pick)]
+            if not runs_concurrently(self.processor):
+                name = self.processor.backend.name if self.processor.backend else "this"
+                raise UserError(
+                    f"--workers {self.workers} needs a backend that runs several frames at "
+                    f"once and the {name} backend runs one at a time: use --backend "
+                    "onnxruntime or leave --workers out."
+                )
+            return done
         if self.overlap:
             return _overlapped(self.processor, pick)
         return [self.processor.process(frame).timings_ms for frame in pick]
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-        if self._cv2_threads is not None:
-            import cv2
-
-            cv2.setNumThreads(self._cv2_threads)
-            self._cv2_threads = None
-        for processor in reversed(self.processors):  # the first owns the shared backend
-            processor.close()
+        if self._parallel is not None:
+            self._parallel.__exit__(None, None, None)
+            self._parallel = None
+        self.processor.close()
 
 
 def _overlapped(processor: FrameProcessor, pick: Sequence[U8]) -> list[dict[str, float]]:
@@ -216,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     frames = [clip.frame(i * 7) for i in range(32)]  # decoded up front: not part of the timing
     runner = FrameRunner(settings, overlap=args.overlap, workers=args.workers)
     if args.cpu_stages:
-        runner.set_clock(time.process_time)
+        runner.processor.clock = time.process_time
     try:
         runner.run(frames, args.warmup)
         per_stage: dict[str, list[float]] = {k: [] for k in STAGES}

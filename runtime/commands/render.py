@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,13 @@ def register(subparsers: Any) -> None:
         "-o", "--output", type=Path, required=True, help="picture or video to write"
     )
     parser.add_argument("--frames", type=int, default=None, help="stop after N frames (video)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="video file: frames segmented at once, each on one core (default 0: one per CPU; "
+        "a camera is always read one frame at a time)",
+    )
     add_effects(parser, default_effect=None)
     add_segmentation(parser)
     parser.set_defaults(func=run)
@@ -79,6 +88,7 @@ def _render_video(args: argparse.Namespace, source: Path | int, camera: bool) ->
     import cv2
     from tqdm import tqdm
 
+    from runtime.parallel import ParallelFrames
     from runtime.processor import FrameProcessor
 
     _check_background(args)
@@ -98,20 +108,36 @@ def _render_video(args: argparse.Namespace, source: Path | int, camera: bool) ->
     total = None if camera else int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     if args.frames is not None:
         total = min(total, args.frames) if total else args.frames
-    processor = FrameProcessor(settings_from(args, video=True))
+    if args.workers < 0:
+        raise UserError(f"--workers {args.workers} must be 0 (one per CPU) or more.")
+    workers = 1 if camera else args.workers or os.cpu_count() or 1
+    settings = settings_from(args, video=True)
+    if workers > 1:  # each worker is one core's worth
+        settings = settings.model_copy(update={"threads": 1})
+    processor = FrameProcessor(settings)
     writer: Any = None
     count = 0
     stopped = False
+
+    def decoded() -> Iterator[np.ndarray]:
+        read = 0
+        while args.frames is None or read < args.frames:
+            ok, frame = capture.read()
+            if not ok:
+                return
+            read += 1
+            yield np.asarray(frame, dtype=np.uint8)
+
     try:
         # The temporary file keeps the suffix: OpenCV picks the container by it.
-        with atomic_path(args.output, suffix=suffix) as tmp:
+        with (
+            atomic_path(args.output, suffix=suffix) as tmp,
+            ParallelFrames(processor, workers) as parallel,
+        ):
             try:
                 with tqdm(total=total, unit="frame", desc=str(args.output), disable=None) as bar:
-                    while args.frames is None or count < args.frames:
-                        ok, frame = capture.read()
-                        if not ok:
-                            break
-                        image = processor.process(np.asarray(frame, dtype=np.uint8)).image
+                    for done in parallel.process(decoded()):
+                        image = done.image
                         if writer is None:
                             fourcc = cv2.VideoWriter.fourcc(*_FOURCC.get(suffix, _DEFAULT_FOURCC))
                             size = (image.shape[1], image.shape[0])

@@ -110,6 +110,8 @@ class OnnxRuntimeBackend:
     """Runs the BodyPix ONNX on the CPU provider; one dynamic-size file serves every frame size."""
 
     name = "onnxruntime"
+    # A session runs several frames at once from several threads (runtime/parallel.py).
+    concurrent_runs = True
 
     def __init__(
         self,

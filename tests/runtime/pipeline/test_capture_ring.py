@@ -93,9 +93,10 @@ class RingRecorder(FrameProcessor):
         frame_bgr: np.ndarray,
         parts: bool | None = None,
         timings: dict[str, float] | None = None,
+        refine: bool = True,
     ) -> SegmentationResult:
         self.in_ring.append(any(np.shares_memory(frame_bgr, b) for b in self.buffers))
-        return super().segment(frame_bgr, parts, timings)
+        return super().segment(frame_bgr, parts, timings, refine)
 
 
 @pytest.mark.parametrize("source", ["demo", "file", "image"])

@@ -39,8 +39,9 @@ class TaggedProcessor(RingRecorder):
         frame_bgr: np.ndarray,
         parts: bool | None = None,
         timings: dict[str, float] | None = None,
+        refine: bool = True,
     ) -> SegmentationResult:
-        result = super().segment(frame_bgr, parts, timings)
+        result = super().segment(frame_bgr, parts, timings, refine)
         result.made_by = self  # type: ignore[attr-defined]
         self.sizes.add(frame_bgr.shape[:2])
         return result
