@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from core.errors import UserError
 from runtime.demo import DemoClip
 from runtime.parallel import ParallelFrames, runs_concurrently
 from runtime.processor import FrameProcessor
@@ -48,3 +49,33 @@ def test_no_frames_give_nothing(models_dir: Path) -> None:
             assert list(parallel.process([])) == []
     finally:
         processor.close()
+
+
+class _FailsOnFrame(FrameProcessor):
+    """Raises while segmenting one given frame (one the backend cannot take)."""
+
+    def __init__(self, settings: Settings, bad: np.ndarray) -> None:
+        super().__init__(settings)
+        self.bad = bad
+
+    def segment(self, frame_bgr, parts=None, timings=None, refine=True):
+        if frame_bgr is self.bad:
+            raise UserError("this frame cannot be segmented")
+        return super().segment(frame_bgr, parts, timings, refine)
+
+
+@pytest.mark.slow
+def test_a_failing_frame_stops_the_clip_without_hanging(models_dir: Path) -> None:
+    frames = [DemoClip(128, 96).frame(i) for i in range(12)]
+    processor = _FailsOnFrame(Settings(backend="onnxruntime", threads=1), bad=frames[5])
+    got = []
+    try:
+        with (
+            pytest.raises(UserError, match="cannot be segmented"),
+            ParallelFrames(processor, 3) as parallel,
+        ):
+            for done in parallel.process(frames):
+                got.append(done)
+    finally:
+        processor.close()
+    assert len(got) == 5  # every frame before the failing one, in order
