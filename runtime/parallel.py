@@ -109,10 +109,11 @@ class ParallelFrames:
         time per ParallelFrames."""
         processor = self.processor
         source = iter(frames)
-        first = next(source, None)
-        if first is None:
-            return
-        yield processor.process(first)  # the backend exists from here on
+        if processor.backend is None:  # the first frame makes it, alone
+            first = next(source, None)
+            if first is None:
+                return
+            yield processor.process(first)
         pool = self._pool
         if pool is None or not runs_concurrently(processor):
             for frame in source:
