@@ -9,8 +9,6 @@ pass instead of NumPy's ten (the tests hold them equal to it).
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -20,12 +18,6 @@ import numpy.typing as npt
 from core.arrays import F32
 from runtime.geometry import AxisSampling, FrameGeometry
 from runtime.jit import jit
-
-# Outputs with fewer rows are not worth a second thread.
-_SPLIT_MIN_ROWS = 64
-_CPUS = os.cpu_count() or 1
-_HELPER: ThreadPoolExecutor | None = None
-
 
 # Every gather below uses mode="clip": the tables are clamped into range already (AxisSampling),
 # and numpy's bounds-checking "raise" mode costs about 40 % more.
@@ -61,37 +53,21 @@ def _resample(src: np.ndarray, rows: AxisSampling, cols: AxisSampling, rows_firs
         top = np.take(src, rows.idx0, axis=0, mode="clip").astype(np.float32)
         bottom = np.take(src, rows.idx1, axis=0, mode="clip").astype(np.float32)
         return _lerp_columns(_lerp_rows(top, bottom, rows), cols)
-    # Only the source rows this output range reads (a half, when split across threads).
+    # Only the source rows the output reads.
     lo, hi = int(rows.idx0.min()), int(rows.idx1.max()) + 1
     across = _lerp_columns(src[lo:hi], cols)
     top = np.take(across, rows.idx0 - lo, axis=0, mode="clip")
     return _lerp_rows(top, np.take(across, rows.idx1 - lo, axis=0, mode="clip"), rows)
 
 
-def _helper() -> ThreadPoolExecutor:
-    global _HELPER
-    if _HELPER is None:
-        _HELPER = ThreadPoolExecutor(1, thread_name_prefix="resample")
-    return _HELPER
-
-
-def resample(
-    src: np.ndarray, rows: AxisSampling, cols: AxisSampling, parallel: bool = False
-) -> F32:
+def resample(src: np.ndarray, rows: AxisSampling, cols: AxisSampling) -> F32:
     """Sample `src` ([h, w] or [h, w, c], any real dtype) on the grid rows x cols -> float32.
 
     Up-sampling interpolates columns first, then rows, as TF.js does; down-sampling does the
     rows first (gathering whole rows is a cheap copy and leaves less to interpolate), which
-    changes the float32 rounding only (about 1e-5 of the value). `parallel` computes the two
-    halves of the output rows on two threads (NumPy releases the GIL): same numbers.
+    changes the float32 rounding only (about 1e-5 of the value).
     """
-    rows_first = rows.size < src.shape[0]
-    if not parallel or rows.size < _SPLIT_MIN_ROWS or _CPUS < 2:
-        return _resample(src, rows, cols, rows_first)
-    half = rows.size // 2
-    lower = _helper().submit(_resample, src, rows.part(half, rows.size), cols, rows_first)
-    upper = _resample(src, rows.part(0, half), cols, rows_first)
-    return np.concatenate([upper, lower.result()])
+    return _resample(src, rows, cols, rows.size < src.shape[0])
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,6 +79,8 @@ class Taps:
     frac: F32
     valid0: npt.NDArray[np.bool_]
     valid1: npt.NDArray[np.bool_]
+    keep0: F32  # valid0 as 1.0 / 0.0: a read times this is the read or the 0 it stands for
+    keep1: F32
 
 
 # A `Taps` as numba types: the compiled loops' signatures list one per axis.
@@ -118,6 +96,8 @@ def taps(axis: AxisSampling) -> Taps:
         axis.frac32,
         axis.valid0.copy(),
         axis.valid1.copy(),
+        axis.valid0.astype(np.float32),
+        axis.valid1.astype(np.float32),
     )
 
 
@@ -224,16 +204,19 @@ def sigmoid(x: F32) -> F32:
     return out
 
 
-def scale_and_crop(logits: F32, geometry: FrameGeometry, parallel: bool = False) -> F32:
+def scale_and_crop(logits: F32, geometry: FrameGeometry) -> F32:
     """BodyPix's `scaleAndCropToInputTensorShape` with sigmoid: logits -> scores at frame size
     (NumPy all the way: the reference of `crop_scores`)."""
     up = resample(logits, *geometry.logits_upsampling())
-    return resample(sigmoid(up), *geometry.crop(), parallel=parallel)
+    return resample(sigmoid(up), *geometry.crop())
 
 
-@jit(
-    "void(float32[:, ::1], int32[::1], int32[::1], float32[::1], boolean[::1], boolean[::1], int32[::1], int32[::1], float32[::1], boolean[::1], boolean[::1], boolean, float32, boolean, float32[:, ::1])"
-)
+# Columns of the crop: a read times keep0/keep1 (1.0 or 0.0) is the read or TF's extrapolated
+# 0, exactly, for the finite scores (no branch in the loop).
+KEEP_TAPS = "int32[::1], int32[::1], float32[::1], float32[::1], float32[::1]"
+
+
+@jit(f"void(float32[:, ::1], {TAPS}, {KEEP_TAPS}, boolean, float32, boolean, float32[:, ::1])")
 def _crop_loop(
     scores: F32,
     r0: npt.NDArray[np.int32],
@@ -244,8 +227,8 @@ def _crop_loop(
     c0: npt.NDArray[np.int32],
     c1: npt.NDArray[np.int32],
     cf: F32,
-    cv0: npt.NDArray[np.bool_],
-    cv1: npt.NDArray[np.bool_],
+    k0: F32,
+    k1: F32,
     rows_first: bool,
     threshold: np.float32,
     binary: bool,
@@ -265,21 +248,18 @@ def _crop_loop(
                 b = scores[r1[y], j] if ok1 else zero
                 line[j] = a + (b - a) * fy
             for x in range(w):
-                a = line[c0[x]] if cv0[x] else zero
-                b = line[c1[x]] if cv1[x] else zero
+                a = line[c0[x]] * k0[x]
+                b = line[c1[x]] * k1[x]
                 value = a + (b - a) * cf[x]
                 out[y, x] = (one if value > threshold else zero) if binary else value
         return
     lo, hi = r0.min(), r1.max() + 1
     across = np.empty((hi - lo, w), np.float32)
-    # Columns TF extrapolates read 0: x * 1 and x * 0 are exact, so a multiply replaces the
-    # branch (the scores are probabilities, never inf or NaN).
-    m0, m1 = cv0.astype(np.float32), cv1.astype(np.float32)
     for r in range(lo, hi):
         source, line = scores[r], across[r - lo]
         for x in range(w):
-            a = source[c0[x]] * m0[x]
-            b = source[c1[x]] * m1[x]
+            a = source[c0[x]] * k0[x]
+            b = source[c1[x]] * k1[x]
             line[x] = a + (b - a) * cf[x]
     nothing = np.zeros(w, np.float32)  # an invalid row reads 0
     for y in range(h):
@@ -304,7 +284,7 @@ def crop_scores(scores: F32, geometry: FrameGeometry, threshold: float | None = 
     out = np.empty(geometry.frame_size, np.float32)
     _crop_loop(
         np.ascontiguousarray(scores, np.float32), r.idx0, r.idx1, r.frac, r.valid0, r.valid1,
-        c.idx0, c.idx1, c.frac, c.valid0, c.valid1, rows.size < rows.src_size,
+        c.idx0, c.idx1, c.frac, c.keep0, c.keep1, rows.size < rows.src_size,
         np.float32(threshold or 0.0), threshold is not None, out,
     )  # fmt: skip
     return out

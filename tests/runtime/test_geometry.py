@@ -129,13 +129,3 @@ def test_sampling_plans_equal_the_tfjs_ops(frame: tuple[int, int], resolution, s
     np.testing.assert_allclose(got, cropped, atol=2e-5)
     # Where TF extrapolates (a rounded box edge past the last row/column), both give exactly 0.
     assert np.array_equal(got == 0, cropped == 0)
-
-
-def test_parallel_resampling_gives_the_same_numbers() -> None:
-    g = frame_geometry(720, 1280, "medium", 16)
-    frame = np.random.default_rng(2).integers(0, 256, (720, 1280, 3)).astype(np.uint8)
-    rows, cols = g.preprocess()
-    assert np.array_equal(resample(frame, rows, cols, parallel=True), resample(frame, rows, cols))
-    scores = np.random.default_rng(3).random(g.input_size).astype(np.float32)
-    crop = g.crop()
-    assert np.array_equal(resample(scores, *crop, parallel=True), resample(scores, *crop))
