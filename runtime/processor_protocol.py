@@ -23,7 +23,7 @@ FramePath = Literal["cpu", "cuda"]
 class ProcessorDescription:
     """What the status shows about a processor."""
 
-    backend: str  # "onnxruntime" | "tensorrt"
+    backend: str  # "onnxruntime" | "openvino" | "tensorrt"
     model_file: str | None  # the engine or ONNX file the backend runs
     frame_path: FramePath
     detail: Mapping[str, Any] = field(default_factory=dict)  # e.g. memory mode, executor

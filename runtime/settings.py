@@ -14,7 +14,8 @@ from core.catalog import DEFAULT_VARIANT, get_variant
 from core.errors import UserError
 
 Effect = Literal["blur", "replace", "mask", "parts", "none"]
-BackendName = Literal["auto", "tensorrt", "onnxruntime"]
+CpuBackendName = Literal["openvino", "onnxruntime"]
+BackendName = Literal["auto", "tensorrt", CpuBackendName]
 FramePathName = Literal["auto", "cpu", "cuda"]
 InternalResolutionName = Literal["low", "medium", "high", "full"]
 SmoothingMethod = Literal["ema", "motion"]

@@ -1,8 +1,9 @@
 """Segmentation backends: one folder per backend, heavy imports done lazily.
 
-`create_backend(settings, input_size)` picks one: `settings.backend` "onnxruntime" or
-"tensorrt" explicitly, "auto" uses TensorRT where an engine for this GPU and TensorRT exists
-(built by `convert build-engine` / `bodypix prepare-model`) and ONNX Runtime otherwise. No
+`create_backend(settings, input_size)` picks one: `settings.backend` "tensorrt", "openvino" or
+"onnxruntime" explicitly; "auto" uses TensorRT where an engine for this GPU and TensorRT exists
+(built by `convert build-engine` / `bodypix prepare-model`), else the CPU backend
+`create_cpu_backend` picks: OpenVINO where it runs (faster), ONNX Runtime otherwise. No
 backend builds an engine (minutes): an explicit "tensorrt" without one is a UserError.
 """
 
@@ -11,9 +12,16 @@ from __future__ import annotations
 import logging
 
 from runtime.backends.base import Logits, SegmentationBackend
-from runtime.settings import Settings
+from runtime.settings import CpuBackendName, Settings
 
-__all__ = ["Logits", "SegmentationBackend", "create_backend"]
+__all__ = [
+    "CPU_BACKENDS",
+    "Logits",
+    "SegmentationBackend",
+    "create_backend",
+    "create_cpu_backend",
+    "default_cpu_backend",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +54,35 @@ def create_backend(
                 *input_size,
                 build_command(settings.variant, input_size),
             )
+    return create_cpu_backend(settings)
 
-    from runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+# The backends that run on the CPU, fastest first; the last is always installed.
+CPU_BACKENDS: tuple[CpuBackendName, ...] = ("openvino", "onnxruntime")
+
+
+def default_cpu_backend() -> CpuBackendName:
+    """OpenVINO where it runs here, else ONNX Runtime."""
+    from runtime.backends.openvino import openvino_unavailable_reason
+
+    reason = openvino_unavailable_reason()
+    if reason is None:
+        return "openvino"
+    log.info("using ONNX Runtime on the CPU: %s", reason)
+    return "onnxruntime"
+
+
+def create_cpu_backend(settings: Settings) -> SegmentationBackend:
+    """`settings.backend` "openvino" or "onnxruntime"; for any other `default_cpu_backend()`.
+    Both load the same dynamic-size ONNX file."""
     from runtime.models import find_onnx
 
-    return OnnxRuntimeBackend(find_onnx(settings.variant), settings.variant, settings.threads)
+    onnx, variant, threads = find_onnx(settings.variant), settings.variant, settings.threads
+    name = settings.backend if settings.backend in CPU_BACKENDS else default_cpu_backend()
+    if name == "openvino":
+        from runtime.backends.openvino import OpenVinoBackend
+
+        return OpenVinoBackend(onnx, variant, threads)
+    from runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+    return OnnxRuntimeBackend(onnx, variant, threads)

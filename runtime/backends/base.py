@@ -24,7 +24,7 @@ class Logits:
 class SegmentationBackend(Protocol):
     """What the pipeline needs from a backend."""
 
-    name: str  # "onnxruntime", "tensorrt"
+    name: str  # "onnxruntime", "openvino", "tensorrt"
 
     @property
     def input_size(self) -> tuple[int, int] | None:

@@ -122,7 +122,7 @@ class FrameRunner:
                 raise UserError(
                     f"--workers {self.workers} needs a backend that runs several frames at "
                     f"once and the {name} backend runs one at a time: use --backend "
-                    "onnxruntime or leave --workers out."
+                    "openvino, --backend onnxruntime or leave --workers out."
                 )
             return done
         if self.overlap:

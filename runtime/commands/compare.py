@@ -59,6 +59,11 @@ def register(subparsers: Any) -> None:
         "--threads", type=int, default=0, help="this project's inference threads (0 = all cores)"
     )
     parser.add_argument(
+        "--backend",
+        choices=["openvino", "onnxruntime"],
+        help="this project's CPU backend (default: OpenVINO where it runs, else ONNX Runtime)",
+    )
+    parser.add_argument(
         "--overlap",
         action="store_true",
         help="this project segments frame n+1 while compositing frame n (as `bench --overlap`, "
@@ -187,7 +192,7 @@ def _compare_size(
         segmentation_threshold=args.threshold,
         background_blur_amount=args.background_blur,
         edge_blur_amount=args.edge_blur,
-        backend="onnxruntime",
+        backend=args.backend,
         threads=args.threads,
     )
     per_round = max(1, args.frames // args.rounds)
@@ -244,6 +249,10 @@ def run(args: argparse.Namespace) -> int:
     sizes = args.size or [(640, 480), (1280, 720)]
     if args.workers is None:
         args.workers = 1 if args.overlap else os.cpu_count() or 1
+    if args.backend is None:
+        from runtime.backends import default_cpu_backend
+
+        args.backend = default_cpu_backend()
     python = tf_bodypix_python()
     fetch_variant(args.variant)  # the TF.js files both sides read (the ONNX is made from them)
     model_json = model_json_path(args.variant)
@@ -252,6 +261,7 @@ def run(args: argparse.Namespace) -> int:
         "variant": args.variant,
         "internal_resolution": "medium",
         "effect": f"blur {args.background_blur} px, edge {args.edge_blur} px",
+        "backend": args.backend,
         "threads": args.threads,
         "overlap": args.overlap,
         "workers": args.workers,
@@ -264,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{args.variant}, medium, background blur (bodypix: blur {args.background_blur} px, "
         f"edge {args.edge_blur} px; tf-bodypix: --background-blur {args.background_blur} "
-        f"--mask-blur {args.edge_blur}), {os.cpu_count()} CPUs"
+        f"--mask-blur {args.edge_blur}), bodypix on {args.backend}, {os.cpu_count()} CPUs"
         f"{', bodypix overlapped' if args.overlap else ''}"
         f"{f', bodypix {args.workers} frames at once' if args.workers > 1 else ''}"
     )

@@ -54,7 +54,7 @@ def add_segmentation(parser: argparse.ArgumentParser, extra_backends: tuple[str,
     )
     group.add_argument(
         "--backend",
-        choices=["auto", "onnxruntime", "tensorrt", *extra_backends],
+        choices=["auto", "openvino", "onnxruntime", "tensorrt", *extra_backends],
         default="auto",
         help="backend",
     )

@@ -21,6 +21,7 @@ from typing import Any
 
 from core.catalog import MIRROR_ENV, MODELS_DIR_ENV, get_variant
 from core.errors import UserError
+from runtime.backends import CPU_BACKENDS
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -128,12 +129,12 @@ def prepare_model(
 
     engine: Path | None = None
     built = False
-    if not build_engine or settings.backend == "onnxruntime":
-        lines.append("TensorRT engine: not wanted (ONNX Runtime backend configured)")
+    if not build_engine or settings.backend in CPU_BACKENDS:
+        lines.append(f"TensorRT engine: not wanted ({settings.backend} backend configured)")
     elif not _tensorrt_available():
         lines.append(
             "TensorRT engine: TensorRT is not installed on this machine, so the ONNX is "
-            "prepared for the CPU backend (ONNX Runtime)"
+            "prepared for the CPU backends (OpenVINO, ONNX Runtime)"
         )
     else:
         from runtime.backends.tensorrt import usable_engine

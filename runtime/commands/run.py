@@ -57,7 +57,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--background", help="background image or video for --effect replace")
     parser.add_argument("--variant", help="BodyPix model variant")
     parser.add_argument("--internal-resolution", help="low, medium, high, full or 0.1-2.0")
-    parser.add_argument("--backend", help="auto, tensorrt or onnxruntime")
+    parser.add_argument("--backend", help="auto, tensorrt, openvino or onnxruntime")
     add_frame_path(parser)
     parser.add_argument(
         "--idle-after",

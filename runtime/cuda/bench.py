@@ -1,8 +1,8 @@
 """`bodypix bench --backend cuda`: every CUDA kernel timed with CUDA events at 720p and 1080p.
 
 Runs `CudaFrameProcessor` on the built-in demo clip. Inference is the TensorRT engine where one
-exists for this GPU; otherwise ONNX Runtime on the CPU, whose logits are uploaded (the report
-says which). Kernel times are GPU time between events around each launch, so the host-side
+exists for this GPU; otherwise the CPU backend (OpenVINO or ONNX Runtime), whose logits are
+uploaded (the report says which). Kernel times are GPU time between events around each launch, so the host-side
 inference and copies do not count in them. The compositing kernels' achieved bandwidth is
 reported against a plain device-to-device copy measured on the same GPU. With
 BODYPIX_CUDA_EXECUTOR=host the same runs on the host executor (wall time per launch; a check of
@@ -76,13 +76,13 @@ def composite_bytes(settings: Settings, width: int, height: int, out_format: str
 def _backend(
     settings: Settings, input_size: tuple[int, int], dev: Device
 ) -> tuple[SegmentationBackend | DeviceSegmentationBackend, str]:
-    """What the live CUDA path would run: a matching TensorRT engine, else ONNX Runtime."""
+    """What the live CUDA path would run: a matching TensorRT engine, else a CPU backend."""
     from runtime.cuda.processor import DeviceSegmentationBackend, default_backend
 
     backend = default_backend(settings, input_size, dev)
     if isinstance(backend, DeviceSegmentationBackend):
         return backend, "tensorrt (device buffers, nothing crosses to the host)"
-    return backend, "onnxruntime on the CPU, logits uploaded (no matching TensorRT engine)"
+    return backend, f"{backend.name} on the CPU, logits uploaded (no matching TensorRT engine)"
 
 
 def bench_size(

@@ -13,8 +13,8 @@ runs inference and owns the threads' discipline:
 
 Backends: one that exposes device buffers (`DeviceSegmentationBackend`, the TensorRT backend)
 gets the pre-processed input written straight into its input binding and its logits read where
-they are; any other backend (ONNX Runtime) gets the GPU's pre-processed input copied to the host
-and its logits uploaded.
+they are; any other backend (OpenVINO, ONNX Runtime) gets the GPU's pre-processed input copied
+to the host and its logits uploaded.
 
 Length (over 400 lines): one class, because every public method shares the lock and the
 context discipline above; the steps it orders already live in their twin modules, and what is
@@ -113,7 +113,7 @@ def default_backend(
     settings: Settings, input_size: tuple[int, int], device: Device
 ) -> SegmentationBackend | DeviceSegmentationBackend:
     """A TensorRT engine matching this model input, on the device's stream (device buffers);
-    otherwise ONNX Runtime between the CUDA pre- and post-processing."""
+    otherwise the CPU backend (`create_cpu_backend`) between the CUDA pre- and post-processing."""
     if settings.backend in ("auto", "tensorrt") and device.executor == "device":
         from runtime.backends.tensorrt import open_tensorrt_backend, usable_engine
         from runtime.backends.tensorrt.backend import TensorRTBackend
@@ -125,10 +125,9 @@ def default_backend(
         engine = usable_engine(settings.variant, input_size)
         if engine is not None:
             return TensorRTBackend(engine, settings.variant, stream=device.stream)
-    from runtime.backends.onnxruntime import OnnxRuntimeBackend
-    from runtime.models import find_onnx
+    from runtime.backends import create_cpu_backend
 
-    return OnnxRuntimeBackend(find_onnx(settings.variant), settings.variant, settings.threads)
+    return create_cpu_backend(settings)
 
 
 class CudaFrameProcessor:

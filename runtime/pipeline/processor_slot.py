@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from runtime.backends import CPU_BACKENDS
 from runtime.pipeline.common import close_quietly, log, one_line
 from runtime.pipeline.status import PipelineCounters, ProcessorState
 from runtime.processor_protocol import FramePath, FrameProcessorProtocol, ProcessorDescription
@@ -210,7 +211,7 @@ class ProcessorSlot:
         reasons = [note] if note else []
         if note:
             log.warning("%s", note)
-        if request.interim and attempts[0][1] != "onnxruntime":
+        if request.interim and attempts[0][1] not in CPU_BACKENDS:
             self._build_interim(request, attempts[0][0])
         for frame_path, backend in attempts:
             if (frame_path, backend) in request.skip:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 import threading
@@ -47,6 +48,7 @@ def _copy_builtins(state_dir: Path) -> None:
     """Copy the built-in backgrounds drawn once per test session (drawing costs CPU time)."""
     if not _BUILTINS:
         template = Path(tempfile.mkdtemp(prefix="bodypix-builtins-"))
+        atexit.register(shutil.rmtree, template, ignore_errors=True)
         BackgroundLibrary(template).ensure_builtins()
         _BUILTINS.append(template)
     target = state_dir / "backgrounds"

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from core.errors import UserError
-from runtime.backends.onnxruntime import OnnxRuntimeBackend, check_metadata
+from runtime.backends.onnx_file import check_metadata
+from runtime.backends.onnxruntime import OnnxRuntimeBackend
 from runtime.demo import DemoClip
 from runtime.models import find_onnx
 from runtime.processor import FrameProcessor

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from runtime.backends import CPU_BACKENDS
 from runtime.processor import FrameProcessor
 from runtime.settings import Settings
 
@@ -39,14 +40,17 @@ def photos() -> dict[str, np.ndarray]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("case", MANIFEST["cases"], ids=lambda c: c["mask"][: -len("_mask.png")])
-def test_agrees_with_body_pix(case: dict, photos: dict, models_dir: Path) -> None:
-    settings = Settings(
-        effect="none",
-        variant=case["variant"],
-        internal_resolution=case["internal_resolution"],
-        segmentation_threshold=MANIFEST["threshold"],
-        backend="onnxruntime",
+def test_agrees_with_body_pix(case: dict, backend: str, photos: dict, models_dir: Path) -> None:
+    settings = Settings.model_validate(
+        {
+            "effect": "none",
+            "variant": case["variant"],
+            "internal_resolution": case["internal_resolution"],
+            "segmentation_threshold": MANIFEST["threshold"],
+            "backend": backend,
+        }
     )
     processor = FrameProcessor(settings)
     frame = cv2.cvtColor(photos[case["photo"]], cv2.COLOR_RGB2BGR)

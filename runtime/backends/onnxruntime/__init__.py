@@ -1,5 +1,5 @@
 """The ONNX Runtime backend (CPU execution provider): development machines, CI, PCs without GPU."""
 
-from runtime.backends.onnxruntime.backend import OnnxRuntimeBackend, check_metadata
+from runtime.backends.onnxruntime.backend import OnnxRuntimeBackend
 
-__all__ = ["OnnxRuntimeBackend", "check_metadata"]
+__all__ = ["OnnxRuntimeBackend"]

@@ -9,7 +9,7 @@ import pytest
 from convert.engine.tensorrt_support import TensorRTMissingError, tensorrt_available
 from core.catalog import MODELS_DIR_ENV
 from core.errors import UserError
-from runtime.backends import create_backend
+from runtime.backends import create_backend, default_cpu_backend
 from runtime.backends.tensorrt import usable_engine
 from runtime.settings import Settings
 from tests.convert.engine.helpers import VARIANT, write_engine
@@ -53,7 +53,7 @@ def test_auto_ignores_engines_without_tensorrt(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_auto_without_a_matching_engine_runs_onnxruntime(
+def test_auto_without_a_matching_engine_runs_the_cpu_backend(
     models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from convert.onnx_export import ensure_onnx
@@ -65,7 +65,7 @@ def test_auto_without_a_matching_engine_runs_onnxruntime(
     write_engine(tmp_path / VARIANT / "engines", trt="0.0.0.0")
     backend = create_backend(Settings.model_validate({"backend": "auto", "variant": VARIANT}), SIZE)
     try:
-        assert backend.name == "onnxruntime"
+        assert backend.name == default_cpu_backend()
     finally:
         backend.close()
 
