@@ -48,7 +48,7 @@ def create_backend(
             from runtime.backends.tensorrt.selection import build_command
 
             log.warning(
-                "no TensorRT engine for %s at %dx%d on this GPU: using ONNX Runtime (build one "
+                "no TensorRT engine for %s at %dx%d on this GPU: using the CPU backend (build one "
                 "with `bodypix prepare-model` or `%s`)",
                 settings.variant,
                 *input_size,
