@@ -39,7 +39,11 @@ def openvino_unavailable_reason() -> str | None:
             f"OpenVINO cannot be imported ({type(exc).__name__}: {exc}); install it with "
             "`pip install openvino` or choose the onnxruntime backend"
         )
-    if "CPU" not in openvino.Core().available_devices:
+    try:
+        devices = openvino.Core().available_devices
+    except Exception as exc:  # a plugin that fails to load on this machine
+        return f"OpenVINO cannot list its devices ({type(exc).__name__}: {exc})"
+    if "CPU" not in devices:
         return "OpenVINO has no CPU plugin for this processor; choose the onnxruntime backend"
     return None
 
@@ -84,7 +88,14 @@ class OpenVinoBackend:
             "ENABLE_CPU_PINNING": False,
         }
         self._core = ov.Core()
-        self._model: Any = self._core.read_model(model.model.SerializeToString(), b"")
+        try:
+            self._model: Any = self._core.read_model(model.model.SerializeToString(), b"")
+        except Exception as exc:  # an ONNX construct OpenVINO's reader does not take
+            raise UserError(
+                f"OpenVINO cannot read ONNX file {self.path} ({type(exc).__name__}): run it "
+                "with --backend onnxruntime, or export it again with `python -m convert "
+                f"export-onnx {variant} --dynamic`."
+            ) from None
         self._lock = threading.Lock()
         self._shape: tuple[int, ...] | None = None  # the input shape the pool is for
         self._free: list[_Compiled] = []
@@ -108,7 +119,12 @@ class OpenVinoBackend:
         sized = model.clone()
         sized.reshape({sized.inputs[0].any_name: list(shape)})
         compiled = self._core.compile_model(sized, "CPU", self._config)
-        return _Compiled(shape, compiled, compiled.create_infer_request())
+        return _Compiled(
+            shape,
+            compiled.create_infer_request(),
+            compiled.output("segments"),
+            compiled.output("part_heatmaps") if self._has_parts else None,
+        )
 
     def _give_back(self, item: _Compiled) -> None:
         with self._lock:
@@ -123,10 +139,10 @@ class OpenVinoBackend:
         try:
             result = item.request.infer({0: batch}, share_inputs=True)
             # The request's output buffers are reused by its next frame: copy what is kept.
-            segments = np.array(result[item.compiled.output("segments")][0, :, :, 0])
+            segments = np.array(result[item.segments][0, :, :, 0])
             heatmaps = None
-            if parts and self._has_parts:
-                heatmaps = np.array(result[item.compiled.output("part_heatmaps")][0])
+            if parts and item.heatmaps is not None:
+                heatmaps = np.array(result[item.heatmaps][0])
         finally:
             self._give_back(item)
         return Logits(segments=segments, part_heatmaps=heatmaps)
@@ -138,6 +154,9 @@ class OpenVinoBackend:
 
 @dataclass(frozen=True)
 class _Compiled:
+    """A model compiled for one input shape: its one infer request and output ports."""
+
     shape: tuple[int, ...]
-    compiled: Any  # openvino.CompiledModel
-    request: Any  # its one openvino.InferRequest
+    request: Any  # openvino.InferRequest (it holds its CompiledModel)
+    segments: Any  # openvino.ConstOutput
+    heatmaps: Any | None

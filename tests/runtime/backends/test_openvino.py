@@ -202,3 +202,28 @@ def test_without_openvino_auto_falls_back_and_explicit_says_why(
             create_cpu_backend(Settings(backend="openvino"))
     finally:
         openvino_unavailable_reason.cache_clear()
+
+
+def test_a_graph_openvino_cannot_read_is_one_sentence(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper, save
+
+    # Valid ONNX with our metadata and outputs, but an operator no runtime knows.
+    node = helper.make_node("NoSuchOperator", ["image"], ["segments"], domain="example.invalid")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, "h", "w", 3])],
+        [helper.make_tensor_value_info("segments", TensorProto.FLOAT, None)],
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("example.invalid", 1)],
+    )
+    helper.set_model_props(model, {"bodypix.variant": VARIANT, "bodypix.stride": "16"})
+    path = tmp_path / "odd.onnx"
+    save(model, str(path))
+    with pytest.raises(UserError) as err:
+        OpenVinoBackend(path, VARIANT)
+    message = str(err.value)
+    assert message.startswith(f"OpenVINO cannot read ONNX file {path} (")
+    assert "--backend onnxruntime" in message and message.endswith(".")
