@@ -16,7 +16,8 @@
 #                        siphash24, typing_extensions: binary ones for the machine's Python)
 #   build tools          pip download --only-binary :all: setuptools wheel -d .gpu-check
 #   project deps the machine lacks (onnxruntime, opencv-python-headless, pydantic, scikit-image,
-#   pytest ...) as wheels, and the model mirror in shared/models/bodypix (or
+#   numba + llvmlite, pytest ...) as wheels (OpenVINO is optional: without it the CPU side of
+#   the comparisons runs ONNX Runtime), and the model mirror in shared/models/bodypix (or
 #   BODYPIX_MODEL_MIRROR / BODYPIX_TEST_MIRROR).
 #
 # Environment: PYTHON (default python3), GPU_CHECK_CARRY (default .gpu-check), GPU_CHECK_FRAMES
@@ -112,7 +113,8 @@ MISSING=$("$VPY" - <<'PY'
 import importlib.util
 
 modules = {"cv2": "opencv-python-headless", "onnxruntime": "onnxruntime", "pydantic": "pydantic",
-           "skimage": "scikit-image", "pytest": "pytest", "onnx": "onnx", "yaml": "pyyaml"}
+           "skimage": "scikit-image", "pytest": "pytest", "onnx": "onnx", "yaml": "pyyaml",
+           "numba": "numba"}
 print(" ".join(pkg for mod, pkg in modules.items() if importlib.util.find_spec(mod) is None))
 PY
 )
