@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UserError
+from runtime.backends import CPU_BACKENDS
 from runtime.commands.bench import size
 
 TOOL_DIR = Path(__file__).resolve().parents[2] / "tools" / "tf-bodypix"
@@ -60,7 +61,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--backend",
-        choices=["openvino", "onnxruntime"],
+        choices=CPU_BACKENDS,
         help="this project's CPU backend (default: OpenVINO where it runs, else ONNX Runtime)",
     )
     parser.add_argument(
