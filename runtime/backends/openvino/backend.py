@@ -40,12 +40,46 @@ def openvino_unavailable_reason() -> str | None:
             "`pip install openvino` or choose the onnxruntime backend"
         )
     try:
-        devices = openvino.Core().available_devices
-    except Exception as exc:  # a plugin that fails to load on this machine
-        return f"OpenVINO cannot list its devices ({type(exc).__name__}: {exc})"
-    if "CPU" not in devices:
-        return "OpenVINO has no CPU plugin for this processor; choose the onnxruntime backend"
+        core = openvino.Core()
+        if "CPU" not in core.available_devices:
+            return "OpenVINO has no CPU plugin for this processor; choose the onnxruntime backend"
+        # A one-layer model compiled with our options and run: a plugin that loads but refuses
+        # an option or this CPU fails here, before `auto` picks it.
+        from openvino import opset13 as ops
+
+        image = ops.parameter([1, 3, 4, 4], np.float32)
+        model = openvino.Model([ops.relu(image)], [image])
+        probe = np.full((1, 3, 4, 4), -1.0, np.float32)
+        out = (
+            core.compile_model(model, "CPU", plugin_config(1)).create_infer_request().infer([probe])
+        )
+        if np.any(next(iter(out.values())) != 0):
+            return "OpenVINO's CPU plugin gave a wrong result for a one-layer model"
+    except Exception as exc:  # a plugin that fails to load or compile on this machine
+        return f"OpenVINO's CPU plugin does not run here ({openvino_message(exc)})"
     return None
+
+
+# Lines of an OpenVINO exception's text that locate it or give advice, not what went wrong.
+_TRACE_LINES = ("Exception from ", "Check '", "To facilitate ", "Summary:")
+
+
+def openvino_message(exc: BaseException) -> str:
+    """The line of an OpenVINO exception that says what went wrong: its text is a trace of
+    source locations and advice around the cause, which comes last."""
+    lines = [line.strip(" -") for line in str(exc).splitlines()]
+    causes = [line for line in lines if line and not line.startswith(_TRACE_LINES)]
+    return causes[-1] if causes else type(exc).__name__
+
+
+def plugin_config(threads: int) -> dict[str, Any]:
+    """The CPU plugin options every compiled model gets (see `OpenVinoBackend`)."""
+    return {
+        "INFERENCE_PRECISION_HINT": "f32",  # never bf16/fp16: masks must stay the official
+        "NUM_STREAMS": "1",
+        "INFERENCE_NUM_THREADS": str(threads),
+        "ENABLE_CPU_PINNING": False,
+    }
 
 
 class OpenVinoBackend:
@@ -81,18 +115,13 @@ class OpenVinoBackend:
         self.planar_input = model.planar_input
         self._has_parts = model.has_parts
         self.threads = threads or (os.cpu_count() or 1)
-        self._config: dict[str, Any] = {
-            "INFERENCE_PRECISION_HINT": "f32",  # never bf16/fp16: masks must stay the official
-            "NUM_STREAMS": "1",
-            "INFERENCE_NUM_THREADS": str(self.threads),
-            "ENABLE_CPU_PINNING": False,
-        }
+        self._config = plugin_config(self.threads)
         self._core = ov.Core()
         try:
             self._model: Any = self._core.read_model(model.model.SerializeToString(), b"")
         except Exception as exc:  # an ONNX construct OpenVINO's reader does not take
             raise UserError(
-                f"OpenVINO cannot read ONNX file {self.path} ({type(exc).__name__}): run it "
+                f"OpenVINO cannot read ONNX file {self.path} ({openvino_message(exc)}): run it "
                 "with --backend onnxruntime, or export it again with `python -m convert "
                 f"export-onnx {variant} --dynamic`."
             ) from None

@@ -225,5 +225,28 @@ def test_a_graph_openvino_cannot_read_is_one_sentence(tmp_path: Path) -> None:
     with pytest.raises(UserError) as err:
         OpenVinoBackend(path, VARIANT)
     message = str(err.value)
-    assert message.startswith(f"OpenVINO cannot read ONNX file {path} (")
+    # The cause, not OpenVINO's trace of source lines, and no line breaks.
+    assert message.startswith(f"OpenVINO cannot read ONNX file {path} (No conversion rule")
+    assert "NoSuchOperator" in message and "\n" not in message
     assert "--backend onnxruntime" in message and message.endswith(".")
+
+
+def test_a_plugin_that_refuses_our_options_is_not_picked(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runtime.backends.openvino.backend as openvino_backend
+
+    # The real plugin, asked for an option it does not have (as an older or other-CPU plugin
+    # might refuse one of ours): the probe compile fails and auto keeps to ONNX Runtime.
+    real = openvino_backend.plugin_config
+    monkeypatch.setattr(
+        openvino_backend, "plugin_config", lambda threads: {**real(threads), "NO_SUCH_OPTION": "1"}
+    )
+    openvino_unavailable_reason.cache_clear()
+    try:
+        reason = openvino_unavailable_reason()
+        assert reason is not None and reason.startswith("OpenVINO's CPU plugin does not run here")
+        assert "NO_SUCH_OPTION" in reason and "\n" not in reason
+        assert default_cpu_backend() == "onnxruntime"
+    finally:
+        openvino_unavailable_reason.cache_clear()
