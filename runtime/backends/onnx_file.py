@@ -3,6 +3,7 @@ it was made for, its outputs, and its graph made to take the normalised planar i
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,30 @@ def model_batch_shape(
     """The shape `model_batch` gives for a model input of (H, W)."""
     h, w = input_size
     return (1, 3, h, w) if planar_input is not None else (1, h, w, 3)
+
+
+class OnnxFileBackend:
+    """What the CPU backends share: the checked ONNX file, what it says, and threads per run
+    (0 = all cores). Both run several frames at once from several threads
+    (runtime/parallel.py)."""
+
+    concurrent_runs = True
+
+    def _open(
+        self, path: str | Path, variant: str, threads: int, input_size: tuple[int, int] | None
+    ) -> Any:
+        """Load and check the file, keep what it says; returns its (planar) onnx.ModelProto."""
+        onnx = load_bodypix_onnx(path, variant, input_size)
+        self.path = onnx.path
+        self.variant = variant
+        self._input_size = onnx.input_size
+        # (scale, shift) when the graph takes the normalised NCHW image (see planar_graph).
+        self.planar_input = onnx.planar_input
+        self._has_parts = onnx.has_parts
+        self.threads = threads or (os.cpu_count() or 1)
+        return onnx.model
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """The file's fixed (H, W), or None: any size."""
+        return self._input_size

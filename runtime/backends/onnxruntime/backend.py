@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from runtime.backends.base import F32, Logits
-from runtime.backends.onnx_file import load_bodypix_onnx, model_batch
+from runtime.backends.onnx_file import OnnxFileBackend, model_batch
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(OnnxFileBackend):
     """Runs the BodyPix ONNX on the CPU provider; one dynamic-size file serves every frame size."""
 
     name = "onnxruntime"
-    # A session runs several frames at once from several threads (runtime/parallel.py).
-    concurrent_runs = True
 
     def __init__(
         self,
@@ -26,15 +23,8 @@ class OnnxRuntimeBackend:
     ) -> None:
         import onnxruntime as ort
 
-        model = load_bodypix_onnx(path, variant, input_size)
-        self.path = model.path
-        self.variant = variant
-        self._input_size = model.input_size
-        # (scale, shift) when the graph takes the normalised NCHW image (see planar_graph).
-        self.planar_input = model.planar_input
-        self._has_parts = model.has_parts
+        model = self._open(path, variant, threads, input_size)
         options = ort.SessionOptions()
-        self.threads = threads or (os.cpu_count() or 1)
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -43,15 +33,11 @@ class OnnxRuntimeBackend:
         # pre-processing, compositing and capture threads need next (2x fps on a busy 2-core box).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session: Any = ort.InferenceSession(
-            model.model.SerializeToString(),
+            model.SerializeToString(),
             sess_options=options,
             providers=["CPUExecutionProvider"],
         )
         self._input_name = self._session.get_inputs()[0].name
-
-    @property
-    def input_size(self) -> tuple[int, int] | None:
-        return self._input_size
 
     def run(self, image: F32, parts: bool = False) -> Logits:
         """`image` is [H, W, 3] float32 RGB 0..255, or, where `planar_input` is set, also

@@ -10,7 +10,6 @@ ONNX Runtime's to about 1e-5 (tests/runtime/backends/test_openvino.py).
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 from core.errors import UserError
 from core.lazy import lazy_import
 from runtime.backends.base import F32, Logits
-from runtime.backends.onnx_file import load_bodypix_onnx, model_batch, model_batch_shape
+from runtime.backends.onnx_file import OnnxFileBackend, model_batch, model_batch_shape
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -82,7 +81,7 @@ def plugin_config(threads: int) -> dict[str, Any]:
     }
 
 
-class OpenVinoBackend:
+class OpenVinoBackend(OnnxFileBackend):
     """Runs the BodyPix ONNX on OpenVINO's CPU plugin, compiled for the model input size in
     use (fixed shapes run about 8 % faster than one dynamic-shape compile; a compile takes
     about 0.1 s). `threads` is per run, as ONNX Runtime's intra-op threads.
@@ -96,7 +95,6 @@ class OpenVinoBackend:
     """
 
     name = "openvino"
-    concurrent_runs = True
 
     def __init__(
         self,
@@ -108,17 +106,11 @@ class OpenVinoBackend:
         reason = openvino_unavailable_reason()
         if reason is not None:
             raise UserError(f"The openvino backend cannot run: {reason}.")
-        model = load_bodypix_onnx(path, variant, input_size)
-        self.path = model.path
-        self.variant = variant
-        self._input_size = model.input_size
-        self.planar_input = model.planar_input
-        self._has_parts = model.has_parts
-        self.threads = threads or (os.cpu_count() or 1)
+        model = self._open(path, variant, threads, input_size)
         self._config = plugin_config(self.threads)
         self._core = ov.Core()
         try:
-            self._model: Any = self._core.read_model(model.model.SerializeToString(), b"")
+            self._model: Any = self._core.read_model(model.SerializeToString(), b"")
         except Exception as exc:  # an ONNX construct OpenVINO's reader does not take
             raise UserError(
                 f"OpenVINO cannot read ONNX file {self.path} ({openvino_message(exc)}): run it "
@@ -128,12 +120,8 @@ class OpenVinoBackend:
         self._lock = threading.Lock()
         self._shape: tuple[int, ...] | None = None  # the input shape the pool is for
         self._free: list[_Compiled] = []
-        if model.input_size is not None:
-            self._give_back(self._take(model_batch_shape(model.input_size, self.planar_input)))
-
-    @property
-    def input_size(self) -> tuple[int, int] | None:
-        return self._input_size
+        if self.input_size is not None:
+            self._give_back(self._take(model_batch_shape(self.input_size, self.planar_input)))
 
     def _take(self, shape: tuple[int, ...]) -> _Compiled:
         """A compiled model for `shape` no other thread is running: a free one, or a new one."""
